@@ -1,0 +1,67 @@
+"""Inventory and catalog activities: reserve, release and ship stock; price lines (PostgreSQL)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from models import catalog_repo, inventory_repo
+from models.order import LineInput, PricedOrder
+from models.pricing import PricingError, price_order
+
+
+class ReserveInput(BaseModel):
+    order_id: str
+    lines: dict[str, int]
+    ship_country: str = ""
+
+
+class ReserveResult(BaseModel):
+    ok: bool
+    warehouse_id: str = ""
+    shortages: list[dict[str, object]] = Field(default_factory=list)
+
+
+class PriceInput(BaseModel):
+    lines: list[LineInput]
+    country: str
+    promotion_code: str = ""
+
+
+class InventoryActivities:
+    """Activities over our own PostgreSQL: stock and the catalog."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    @activity.defn(name="inventory.reserve")
+    async def reserve(self, inp: ReserveInput) -> ReserveResult:
+        """Hold exactly the given units for the order (all or nothing); empty releases all."""
+        async with self.sessions.begin() as session:
+            result = await inventory_repo.set_reservation(
+                session, inp.order_id, inp.lines, inp.ship_country
+            )
+        return ReserveResult(
+            ok=result.ok, warehouse_id=result.warehouse_id, shortages=result.shortages
+        )
+
+    @activity.defn(name="inventory.ship")
+    async def ship(self, order_id: str) -> int:
+        """The held units left the warehouse: take them off on-hand stock."""
+        async with self.sessions.begin() as session:
+            return await inventory_repo.ship_reservation(session, order_id)
+
+    @activity.defn(name="catalog.price")
+    async def price(self, inp: PriceInput) -> PricedOrder:
+        """Price lines from the catalog; a line that cannot be priced is a business refusal."""
+        async with self.sessions() as session:
+            catalog = await catalog_repo.load_catalog(session, [ln.sku for ln in inp.lines])
+            rules = await catalog_repo.load_rules(session, inp.country, inp.promotion_code)
+        try:
+            return price_order(inp.lines, catalog, rules)
+        except PricingError as exc:
+            raise ApplicationError(
+                str(exc), {"lines": exc.details}, type="PricingError", non_retryable=True
+            ) from exc

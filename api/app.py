@@ -1,0 +1,63 @@
+"""The FastAPI application: a thin front that starts, edits and reads orders."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api.errors import error_body, install_error_handlers
+from api.limits import BodyLimitMiddleware
+from api.routers import health, orders, webhooks
+from orderflow.db import make_engine, make_sessions
+from orderflow.settings import Settings
+from orderflow.temporal import connect
+
+
+def create_app(
+    settings: Settings,
+    client: Client | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> FastAPI:
+    """Build the app; a client and sessions given here are used instead of connecting."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = None
+        if sessions is None:
+            engine = make_engine(settings.database_url)
+            app.state.sessions = make_sessions(engine)
+        if client is None:
+            app.state.temporal = await connect(settings)
+        try:
+            yield
+        finally:
+            if engine is not None:
+                await engine.dispose()
+
+    app = FastAPI(
+        title="orderflow",
+        version="0.1.0",
+        description="Every order is a durable Temporal workflow.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessions = sessions
+    app.state.temporal = client
+    install_error_handlers(app)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, __: RecursionError) -> JSONResponse:
+        return JSONResponse(
+            error_body("malformed_json", "the request body is nested too deeply"),
+            status_code=400,
+        )
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for r in (orders.router, webhooks.router, health.router):
+        app.include_router(r)
+    return app

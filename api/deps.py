@@ -1,0 +1,41 @@
+"""Request dependencies: settings, a database session, the Temporal client, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from orderflow.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_temporal(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.sessions
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_sessionmaker(request)() as session:
+        yield session
+
+
+def get_actor(x_actor: Annotated[str | None, Header(max_length=100)] = None) -> str:
+    """Who acts; until API keys land, callers name themselves and default to `api`."""
+    return f"api:{x_actor}" if x_actor else "api"
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+ActorDep = Annotated[str, Depends(get_actor)]

@@ -1,0 +1,157 @@
+"""Order intake: price on the server, claim the idempotency keys, start the workflow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api import order_calls
+from api.errors import ApiError
+from api.schemas import OrderCreate
+from models import catalog_repo, orders_repo
+from models.order import OrderView
+from models.order_number import make_order_number
+from models.pricing import PricingError, price_order
+from models.status import OrderStatus
+from orderflow.settings import Settings
+from workflows.contract import OrderInput, OrderPolicy
+
+
+def request_hash(body: OrderCreate) -> str:
+    """A fingerprint of what was asked, to tell a retry from a different request."""
+    raw = json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def intake_keys(body: OrderCreate, idempotency_key: str | None) -> list[str]:
+    """The keys under which this request must be unique."""
+    keys = []
+    if idempotency_key:
+        keys.append(f"idem:{idempotency_key}")
+    if body.channel_order_id:
+        keys.append(f"channel:{body.channel.value}:{body.channel_order_id}")
+    return keys
+
+
+def policy_from(settings: Settings) -> OrderPolicy:
+    """The timer lengths an order is started with."""
+    return OrderPolicy(
+        warehouse_release_seconds=settings.warehouse_release_seconds,
+        after_sales_window_seconds=settings.after_sales_window_seconds,
+        retry_max_interval_seconds=settings.retry_max_interval_seconds,
+    )
+
+
+def initial_view(inp: OrderInput) -> OrderView:
+    """The view of an order that has just been placed."""
+    return OrderView(
+        order_id=inp.order_id,
+        status=OrderStatus.PLACED,
+        customer=inp.customer,
+        channel=inp.channel,
+        channel_order_id=inp.channel_order_id,
+        ship_to=inp.ship_to,
+        payment_method=inp.payment.method,
+        lines=inp.priced.lines,
+        totals=inp.priced.totals,
+        promotion=inp.priced.promotion,
+        notes=inp.notes,
+        created_at=inp.created_at,
+        updated_at=inp.created_at,
+    )
+
+
+async def _price(session: AsyncSession, body: OrderCreate) -> OrderInput:
+    catalog = await catalog_repo.load_catalog(session, [ln.sku for ln in body.lines])
+    rules = await catalog_repo.load_rules(session, body.ship_to.country, body.promotion_code)
+    if body.promotion_code and rules.promotion is None:
+        raise ApiError(
+            422, "unknown_promotion", f"promotion code {body.promotion_code!r} is not valid"
+        )
+    try:
+        priced = price_order(body.lines, catalog, rules)
+    except PricingError as exc:
+        raise ApiError(422, "invalid_lines", str(exc), exc.details) from None
+    now = datetime.now(UTC)
+    return OrderInput(
+        order_id=make_order_number(now, secrets.randbits(16)),
+        customer=body.customer,
+        channel=body.channel,
+        channel_order_id=body.channel_order_id,
+        ship_to=body.ship_to,
+        payment=body.payment,
+        priced=priced,
+        promotion_code=body.promotion_code,
+        notes=body.notes,
+        created_at=now,
+    )
+
+
+async def create_order(
+    sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    settings: Settings,
+    body: OrderCreate,
+    idempotency_key: str | None,
+    actor: str,
+) -> tuple[OrderView, bool]:
+    """Create the order, or find the one an earlier identical request created.
+
+    Returns the view and whether it is new.
+    """
+    keys = intake_keys(body, idempotency_key)
+    fingerprint = request_hash(body)
+    async with sessions() as session:
+        existing = await _existing(session, keys, fingerprint)
+        if existing is not None:
+            inp = OrderInput.model_validate(existing)
+            # The first attempt may have died between claiming the key and starting.
+            await order_calls.start_order(client, settings.task_queue, inp)
+            return initial_view(inp), False
+
+        inp = await _price(session, body)
+        inp.actor = actor
+        inp.policy = policy_from(settings)
+        stored = inp.model_dump(mode="json")
+        try:
+            # The order's own key always exists: it is how the API knows the order number.
+            for key in [*keys, f"order:{inp.order_id}"]:
+                row = await orders_repo.claim_intake(
+                    session, key, inp.order_id, fingerprint, stored
+                )
+                if row.order_id != inp.order_id:
+                    # A concurrent identical request claimed the key first: it wins.
+                    await session.rollback()
+                    return await create_order(
+                        sessions, client, settings, body, idempotency_key, actor
+                    )
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            return await create_order(sessions, client, settings, body, idempotency_key, actor)
+    await order_calls.start_order(client, settings.task_queue, inp)
+    return initial_view(inp), True
+
+
+async def _existing(
+    session: AsyncSession, keys: list[str], fingerprint: str
+) -> dict[str, object] | None:
+    for key in keys:
+        row = await orders_repo.find_intake(session, key)
+        if row is None:
+            continue
+        if key.startswith("idem:") and row.request_hash != fingerprint:
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request",
+                {"order_id": row.order_id},
+            )
+        return row.workflow_input
+    return None

@@ -1,0 +1,111 @@
+"""The API's calls into Temporal: start, view, update and signal an order workflow."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from models.order import OrderView
+from workflows import contract as c
+
+QUERY_TIMEOUT = timedelta(seconds=5)
+UPDATE_TIMEOUT = timedelta(seconds=60)
+
+
+def _handle(client: Client, order_id: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(c.order_workflow_id(order_id))
+
+
+async def start_order(client: Client, task_queue: str, inp: c.OrderInput) -> None:
+    """Start the order's workflow; starting it again (a retried request) is a no-op."""
+    totals = inp.priced.totals
+    try:
+        await client.start_workflow(
+            c.ORDER_WORKFLOW,
+            inp,
+            id=c.order_workflow_id(inp.order_id),
+            task_queue=task_queue,
+            result_type=OrderView,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(c.SA_STATUS, "PLACED"),
+                    SearchAttributePair(c.SA_CUSTOMER, inp.customer.id),
+                    SearchAttributePair(c.SA_CHANNEL, inp.channel.value),
+                    SearchAttributePair(c.SA_SKUS, [ln.sku for ln in inp.priced.lines]),
+                    SearchAttributePair(c.SA_TOTAL, float(totals.total)),
+                ]
+            ),
+            static_summary=(
+                f"{inp.order_id} · {inp.customer.name} ({inp.customer.id}) · "
+                f"{totals.total} {totals.currency} · {inp.channel.value}"
+            ),
+            static_details="\n".join(
+                f"- {ln.quantity} x {ln.sku} {ln.name}" for ln in inp.priced.lines
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+
+
+async def query_view(client: Client, order_id: str) -> OrderView | None:
+    """The running workflow's view, or None when it cannot answer (closed, gone, no worker)."""
+    try:
+        return await _handle(client, order_id).query(
+            c.QUERY_VIEW, result_type=OrderView, rpc_timeout=QUERY_TIMEOUT
+        )
+    except RPCError:
+        return None
+
+
+def _not_running(exc: RPCError) -> bool:
+    return exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
+
+
+async def run_update(client: Client, order_id: str, name: str, arg: Any) -> OrderView:
+    """Run a validated update; a refusal becomes 409 with the rule, a bad request 422."""
+    try:
+        return await _handle(client, order_id).execute_update(
+            name, arg, result_type=OrderView, rpc_timeout=UPDATE_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == c.EDIT_REFUSED:
+            details = cause.details[0] if cause.details else {}
+            rule = details.get("rule", "refused") if isinstance(details, dict) else "refused"
+            raise ApiError(409, rule, cause.message) from None
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise ApiError(422, "invalid_edit", message) from None
+    except RPCError as exc:
+        if _not_running(exc):
+            raise ApiError(
+                409, "order_closed", "the order is no longer running and cannot change"
+            ) from None
+        raise
+
+
+async def send_signal(client: Client, order_id: str, name: str, arg: Any) -> bool:
+    """Signal the order; False when its workflow is no longer running."""
+    try:
+        await _handle(client, order_id).signal(name, arg)
+    except RPCError as exc:
+        if _not_running(exc):
+            return False
+        raise
+    return True

@@ -1,0 +1,140 @@
+"""Orders: create, read, search, modify, cancel (§11)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api import order_calls
+from api.deps import ActorDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.errors import ApiError
+from api.intake import create_order
+from api.schemas import OrderCancel, OrderCreate, OrderModify
+from models import orders_repo
+from models.order import Channel, OrderView
+from models.status import CLOSED, OrderStatus
+from workflows import contract as c
+
+router = APIRouter(tags=["orders"])
+
+OrderIdPath = Annotated[str, "order number"]
+
+
+async def current_view(session: AsyncSession, client: Client, order_id: str) -> OrderView:
+    """From the workflow while it runs, from PostgreSQL once it has ended."""
+    stored = await orders_repo.load_view(session, order_id)
+    if stored is not None and stored.status in CLOSED:
+        return stored
+    if stored is None and await orders_repo.find_intake_by_order(session, order_id) is None:
+        raise ApiError(404, "order_not_found", f"no order {order_id}")
+    live = await order_calls.query_view(client, order_id)
+    if live is not None:
+        return live
+    if stored is not None:
+        return stored
+    raise ApiError(503, "order_unavailable", f"order {order_id} cannot be read right now")
+
+
+@router.post("/orders", status_code=201, response_model=OrderView)
+async def post_order(
+    body: OrderCreate,
+    response: Response,
+    sessions: SessionsDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> OrderView:
+    """Place an order; the same Idempotency-Key (or channel order id) returns the same order."""
+    view, created = await create_order(sessions, client, settings, body, idempotency_key, actor)
+    if created:
+        response.headers["Location"] = f"/orders/{view.order_id}"
+        return view
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
+    async with sessions() as session:
+        return await current_view(session, client, view.order_id)
+
+
+@router.get("/orders/{order_id}", response_model=OrderView)
+async def get_order(order_id: str, session: SessionDep, client: TemporalDep) -> OrderView:
+    """The order with its lines, totals, payments, shipments and history."""
+    return await current_view(session, client, order_id)
+
+
+@router.get("/orders")
+async def list_orders(
+    session: SessionDep,
+    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: OrderStatus | None = None,
+    sku: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Channel | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Search the read model, newest first, one page at a time."""
+    f = orders_repo.OrderFilter(
+        customer_id=customer_id,
+        status=status.value if status else None,
+        sku=sku,
+        channel=channel.value if channel else None,
+        created_from=created_from,
+        created_to=created_to,
+        q=q,
+    )
+    return await _page(session, f, limit, cursor)
+
+
+async def _page(
+    session: AsyncSession, f: orders_repo.OrderFilter, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    try:
+        items, next_cursor = await orders_repo.search_orders(session, f, limit, cursor)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_cursor", str(exc)) from None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/customers/{customer_id}/orders")
+async def customer_orders(
+    customer_id: str,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Every order of one customer with its current status."""
+    return await _page(session, orders_repo.OrderFilter(customer_id=customer_id), limit, cursor)
+
+
+async def _ensure_known(session: AsyncSession, order_id: str) -> None:
+    if await orders_repo.find_intake_by_order(session, order_id) is None:
+        raise ApiError(404, "order_not_found", f"no order {order_id}")
+
+
+@router.patch("/orders/{order_id}", response_model=OrderView)
+async def patch_order(
+    order_id: str, body: OrderModify, session: SessionDep, client: TemporalDep, actor: ActorDep
+) -> OrderView:
+    """Change address, contact or lines: 200 with the new view, or 409 with the rule."""
+    if body.ship_to is None and body.contact is None and body.lines is None:
+        raise ApiError(422, "nothing_to_change", "give ship_to, contact or lines")
+    await _ensure_known(session, order_id)
+    req = c.ModifyRequest(ship_to=body.ship_to, contact=body.contact, lines=body.lines, actor=actor)
+    return await order_calls.run_update(client, order_id, c.UPDATE_MODIFY, req)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderView)
+async def cancel_order(
+    order_id: str, body: OrderCancel, session: SessionDep, client: TemporalDep, actor: ActorDep
+) -> OrderView:
+    """Cancel with compensation: 200, or 409 with the reason it is refused."""
+    await _ensure_known(session, order_id)
+    req = c.CancelRequest(reason=body.reason, actor=actor)
+    return await order_calls.run_update(client, order_id, c.UPDATE_CANCEL, req)

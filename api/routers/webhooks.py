@@ -1,0 +1,51 @@
+"""Webhooks from third parties: the carrier's tracking events, signed with HMAC."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from api import order_calls
+from api.deps import SettingsDep, TemporalDep
+from api.errors import ApiError
+from providers.webhooks import WebhookSignatureError, verify
+from workflows import contract as c
+
+router = APIRouter(tags=["webhooks"])
+log = logging.getLogger(__name__)
+
+
+@router.post("/webhooks/carrier")
+async def carrier_webhook(
+    request: Request, settings: SettingsDep, client: TemporalDep
+) -> dict[str, Any]:
+    """Verify a tracking event and hand it to the order's workflow as a signal."""
+    body = await request.body()
+    if settings.webhook_secret:
+        try:
+            verify(
+                settings.webhook_secret,
+                request.headers,
+                body,
+                now=time.time(),
+                tolerance_seconds=settings.webhook_tolerance_seconds,
+            )
+        except WebhookSignatureError as exc:
+            log.warning("carrier webhook refused: %s", exc)
+            raise ApiError(401, "bad_signature", str(exc)) from None
+    try:
+        data = json.loads(body)
+        payload = c.CarrierEvent.model_validate(data)
+        reference = str(data["reference"])
+    except (ValidationError, ValueError, KeyError, TypeError) as exc:
+        raise ApiError(400, "invalid_event", f"not a tracking event: {exc}") from None
+    delivered = await order_calls.send_signal(
+        client, c.order_id_from_workflow_id(reference), c.SIGNAL_CARRIER_EVENT, payload
+    )
+    # An event for an order that has ended is acknowledged, or the carrier would retry forever.
+    return {"status": "accepted" if delivered else "ignored"}

@@ -1,0 +1,162 @@
+"""The order's language: customer, address, lines, totals, payments, shipments, history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from models.status import OrderStatus
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Quantity = Annotated[int, Field(gt=0, le=10_000)]
+
+
+class Channel(StrEnum):
+    """Where an order came from (§1)."""
+
+    WEB = "web"
+    MOBILE = "mobile"
+    MARKETPLACE = "marketplace"
+    PHONE = "phone"
+    IMPORT = "import"
+
+
+class PaymentMethod(StrEnum):
+    """How the customer pays."""
+
+    CARD = "card"
+    WALLET = "wallet"
+
+
+class Strict(BaseModel):
+    """Input models refuse fields they do not know, so typos are errors, not silence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Customer(Strict):
+    """Who places the order."""
+
+    id: Text
+    name: Text
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)]
+    phone: OptionalText = ""
+
+
+class Address(Strict):
+    """Where a parcel goes, and whom the carrier calls."""
+
+    name: Text
+    line1: Text
+    line2: OptionalText = ""
+    city: Text
+    postal_code: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)
+    ]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    phone: OptionalText = ""
+
+
+class PaymentInput(Strict):
+    """The payment instrument; the token comes from the gateway's client-side form."""
+
+    method: PaymentMethod = PaymentMethod.CARD
+    token: Text
+
+
+class LineInput(Strict):
+    """What the customer asks for; prices are never taken from the client."""
+
+    sku: Sku
+    quantity: Quantity
+
+
+class OrderLine(BaseModel):
+    """A priced line of the order."""
+
+    sku: str
+    name: str
+    variant: str = ""
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+class Totals(BaseModel):
+    """Every amount of an order, computed by the server (§1)."""
+
+    currency: str
+    subtotal: Decimal
+    discount: Decimal
+    shipping: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+class PricedOrder(BaseModel):
+    """Lines and totals as the pricing rules make them."""
+
+    lines: list[OrderLine]
+    totals: Totals
+    promotion: str = ""
+
+
+class PaymentRecord(BaseModel):
+    """An authorization at the gateway and what became of it."""
+
+    authorization_id: str
+    amount: Decimal
+    currency: str
+    status: str
+    captured: Decimal = Decimal("0")
+
+
+class ShipmentRecord(BaseModel):
+    """A parcel booked with the carrier."""
+
+    shipment_id: str
+    tracking_number: str
+    warehouse: str = ""
+    status: str
+    events: list[str] = Field(default_factory=list)
+
+
+class HistoryEntry(BaseModel):
+    """One line of the order's history: what happened, when, and who did it."""
+
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    status: OrderStatus
+    detail: str = ""
+
+
+class OrderView(BaseModel):
+    """The whole order as the API shows it."""
+
+    order_id: str
+    status: OrderStatus
+    status_reason: str = ""
+    customer: Customer
+    channel: Channel
+    channel_order_id: str = ""
+    ship_to: Address
+    payment_method: PaymentMethod
+    lines: list[OrderLine]
+    totals: Totals
+    promotion: str = ""
+    notes: str = ""
+    warehouse: str = ""
+    payments: list[PaymentRecord] = Field(default_factory=list)
+    shipments: list[ShipmentRecord] = Field(default_factory=list)
+    related: list[dict[str, str]] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime

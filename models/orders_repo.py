@@ -1,0 +1,303 @@
+"""The order read model, its history, intake keys, payments and shipments."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.order import HistoryEntry, OrderView
+from models.tables import (
+    Customer,
+    Order,
+    OrderEvent,
+    OrderIntake,
+    OrderLineRow,
+    Payment,
+    Shipment,
+)
+
+
+async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
+    """Upsert the order row, its lines and new history entries; an older `seq` never wins."""
+    values: dict[str, Any] = {
+        "order_id": view.order_id,
+        "customer_id": view.customer.id,
+        "customer_name": view.customer.name,
+        "customer_email": view.customer.email,
+        "channel": view.channel.value,
+        "channel_order_id": view.channel_order_id,
+        "status": view.status.value,
+        "total": view.totals.total,
+        "currency": view.totals.currency,
+        "view": view.model_dump(mode="json", exclude={"history"}),
+        "last_seq": seq,
+        "created_at": view.created_at,
+        "updated_at": view.updated_at,
+    }
+    stmt = insert(Order).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Order.order_id],
+        set_={k: stmt.excluded[k] for k in values if k not in ("order_id", "created_at")},
+        # A retried write of an older state must not overwrite a newer one.
+        where=Order.last_seq <= stmt.excluded.last_seq,
+    )
+    await session.execute(stmt)
+    await session.execute(delete(OrderLineRow).where(OrderLineRow.order_id == view.order_id))
+    await session.execute(
+        insert(OrderLineRow).values(
+            [
+                {"order_id": view.order_id, "sku": ln.sku, "quantity": ln.quantity}
+                for ln in view.lines
+            ]
+        )
+    )
+    for p in view.payments:
+        await record_payment(
+            session,
+            order_id=view.order_id,
+            authorization_id=p.authorization_id,
+            amount=p.amount,
+            currency=p.currency,
+            status=p.status,
+            captured=p.captured,
+        )
+    for sh in view.shipments:
+        await record_shipment(
+            session,
+            order_id=view.order_id,
+            shipment_id=sh.shipment_id,
+            tracking_number=sh.tracking_number,
+            warehouse_id=sh.warehouse,
+            status=sh.status,
+        )
+    if view.history:
+        await session.execute(
+            insert(OrderEvent)
+            .values(
+                [
+                    {
+                        "order_id": view.order_id,
+                        "seq": h.seq,
+                        "at": h.at,
+                        "kind": h.kind,
+                        "actor": h.actor,
+                        "status": h.status.value,
+                        "detail": h.detail,
+                    }
+                    for h in view.history
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+
+
+async def upsert_customer(session: AsyncSession, view: OrderView) -> None:
+    """Keep the customer record current with the latest order's contact details."""
+    c = view.customer
+    stmt = insert(Customer).values(id=c.id, name=c.name, email=c.email, phone=c.phone)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[Customer.id],
+            set_={"name": c.name, "email": c.email, "phone": c.phone},
+        )
+    )
+
+
+async def load_view(session: AsyncSession, order_id: str) -> OrderView | None:
+    """The order as last recorded, with its full history."""
+    row = await session.get(Order, order_id)
+    if row is None:
+        return None
+    events = (
+        await session.execute(
+            select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.seq)
+        )
+    ).scalars()
+    view = OrderView.model_validate(row.view)
+    view.history = [
+        HistoryEntry(
+            seq=e.seq, at=e.at, kind=e.kind, actor=e.actor, status=e.status, detail=e.detail
+        )
+        for e in events
+    ]
+    return view
+
+
+@dataclass
+class OrderFilter:
+    """What `GET /orders` may filter on."""
+
+    customer_id: str | None = None
+    status: str | None = None
+    sku: str | None = None
+    channel: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str | None = None
+
+
+def encode_cursor(created_at: datetime, order_id: str) -> str:
+    """An opaque cursor for keyset pagination, newest first."""
+    raw = json.dumps([created_at.isoformat(), order_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor points at; ValueError when it is not one of ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, order_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(order_id)
+    except Exception as exc:
+        raise ValueError("cursor is not valid") from exc
+
+
+async def search_orders(
+    session: AsyncSession, f: OrderFilter, limit: int, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Order summaries matching every given filter, newest first, and the next page's cursor."""
+    stmt = select(Order)
+    if f.customer_id:
+        stmt = stmt.where(Order.customer_id == f.customer_id)
+    if f.status:
+        stmt = stmt.where(Order.status == f.status)
+    if f.channel:
+        stmt = stmt.where(Order.channel == f.channel)
+    if f.created_from:
+        stmt = stmt.where(Order.created_at >= f.created_from)
+    if f.created_to:
+        stmt = stmt.where(Order.created_at < f.created_to)
+    if f.sku:
+        stmt = stmt.where(
+            Order.order_id.in_(select(OrderLineRow.order_id).where(OrderLineRow.sku == f.sku))
+        )
+    if f.q:
+        like = f"%{f.q}%"
+        stmt = stmt.where(
+            Order.order_id.ilike(like)
+            | Order.customer_name.ilike(like)
+            | Order.customer_email.ilike(like)
+            | Order.channel_order_id.ilike(like)
+        )
+    if cursor:
+        created, oid = decode_cursor(cursor)
+        stmt = stmt.where(tuple_(Order.created_at, Order.order_id) < tuple_(created, oid))
+    stmt = stmt.order_by(Order.created_at.desc(), Order.order_id.desc()).limit(limit + 1)
+    rows = list((await session.execute(stmt)).scalars())
+    page = rows[:limit]
+    next_cursor = (
+        encode_cursor(page[-1].created_at, page[-1].order_id) if len(rows) > limit else None
+    )
+    return [summary(r) for r in page], next_cursor
+
+
+def summary(row: Order) -> dict[str, Any]:
+    """The short form of an order used in lists."""
+    return {
+        "order_id": row.order_id,
+        "status": row.status,
+        "customer_id": row.customer_id,
+        "customer_name": row.customer_name,
+        "channel": row.channel,
+        "channel_order_id": row.channel_order_id,
+        "total": {"amount": str(row.total), "currency": row.currency},
+        "skus": [ln["sku"] for ln in row.view.get("lines", [])],
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+async def find_intake(session: AsyncSession, key: str) -> OrderIntake | None:
+    """The create request already accepted under this key, if any."""
+    return await session.get(OrderIntake, key)
+
+
+async def find_intake_by_order(session: AsyncSession, order_id: str) -> OrderIntake | None:
+    """The create request behind an order number: the proof the order exists."""
+    rows = await session.execute(
+        select(OrderIntake).where(OrderIntake.order_id == order_id).limit(1)
+    )
+    return rows.scalars().first()
+
+
+async def claim_intake(
+    session: AsyncSession,
+    key: str,
+    order_id: str,
+    request_hash: str,
+    workflow_input: dict[str, Any],
+) -> OrderIntake:
+    """Record a create request under its key; when the key is taken, the earlier request wins."""
+    await session.execute(
+        insert(OrderIntake)
+        .values(
+            key=key, order_id=order_id, request_hash=request_hash, workflow_input=workflow_input
+        )
+        .on_conflict_do_nothing(index_elements=[OrderIntake.key])
+    )
+    row = await session.get(OrderIntake, key, populate_existing=True)
+    assert row is not None
+    return row
+
+
+async def record_payment(
+    session: AsyncSession,
+    *,
+    order_id: str,
+    authorization_id: str,
+    amount: Decimal,
+    currency: str,
+    status: str,
+    captured: Decimal,
+) -> None:
+    """Upsert our record of one authorization."""
+    stmt = insert(Payment).values(
+        authorization_id=authorization_id,
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+        status=status,
+        captured=captured,
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[Payment.authorization_id],
+            set_={"amount": amount, "status": status, "captured": captured},
+        )
+    )
+
+
+async def record_shipment(
+    session: AsyncSession,
+    *,
+    order_id: str,
+    shipment_id: str,
+    tracking_number: str,
+    warehouse_id: str,
+    status: str,
+) -> None:
+    """Upsert our record of one shipment."""
+    stmt = insert(Shipment).values(
+        shipment_id=shipment_id,
+        order_id=order_id,
+        tracking_number=tracking_number,
+        warehouse_id=warehouse_id,
+        status=status,
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=[Shipment.shipment_id], set_={"status": status})
+    )
+
+
+async def payments_of(session: AsyncSession, order_id: str) -> list[Payment]:
+    """Every authorization recorded for an order."""
+    rows = await session.execute(select(Payment).where(Payment.order_id == order_id))
+    return list(rows.scalars())

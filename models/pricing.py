@@ -1,0 +1,113 @@
+"""Pricing: lines, discount, shipping fee and tax from the catalog and rules, never the client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from models.money import round_money, same_currency
+from models.order import LineInput, OrderLine, PricedOrder, Totals
+
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """A sellable SKU as the catalog lists it."""
+
+    sku: str
+    name: str
+    variant: str
+    unit_price: Decimal
+    currency: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A percentage off the subtotal, from a minimum subtotal on."""
+
+    code: str
+    percent_off: Decimal
+    min_subtotal: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class PricingRules:
+    """The rules for one ship-to country."""
+
+    shipping_fee: Decimal
+    free_shipping_over: Decimal | None
+    tax_rate: Decimal
+    promotion: Promotion | None = None
+
+
+class PricingError(ValueError):
+    """The order cannot be priced; `details` says which lines are wrong."""
+
+    def __init__(self, message: str, details: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def merge_lines(lines: Sequence[LineInput]) -> list[LineInput]:
+    """One line per SKU, in first-seen order, quantities added up."""
+    merged: dict[str, int] = {}
+    for line in lines:
+        merged[line.sku] = merged.get(line.sku, 0) + line.quantity
+    return [LineInput(sku=sku, quantity=qty) for sku, qty in merged.items()]
+
+
+def price_order(
+    lines: Sequence[LineInput], catalog: Mapping[str, CatalogItem], rules: PricingRules
+) -> PricedOrder:
+    """Price an order; unknown or inactive SKUs raise PricingError naming each of them."""
+    if not lines:
+        raise PricingError("an order needs at least one line", [])
+    wanted = merge_lines(lines)
+    bad: list[dict[str, object]] = [
+        {"sku": line.sku, "problem": "unknown SKU"}
+        for line in wanted
+        if line.sku not in catalog or not catalog[line.sku].active
+    ]
+    if bad:
+        raise PricingError("some lines name SKUs that are not for sale", bad)
+
+    priced = [
+        OrderLine(
+            sku=line.sku,
+            name=catalog[line.sku].name,
+            variant=catalog[line.sku].variant,
+            quantity=line.quantity,
+            unit_price=catalog[line.sku].unit_price,
+            line_total=round_money(catalog[line.sku].unit_price * line.quantity),
+        )
+        for line in wanted
+    ]
+    currency = same_currency(catalog[line.sku].currency for line in wanted)
+    subtotal = sum((line.line_total for line in priced), ZERO)
+
+    promo = rules.promotion
+    discount = ZERO
+    if promo is not None and subtotal >= promo.min_subtotal:
+        discount = round_money(subtotal * promo.percent_off / 100)
+    goods = subtotal - discount
+
+    free = rules.free_shipping_over is not None and goods >= rules.free_shipping_over
+    shipping = ZERO if free else round_money(rules.shipping_fee)
+    # Prices are net; tax applies to discounted goods and shipping alike.
+    tax = round_money((goods + shipping) * rules.tax_rate)
+    total = goods + shipping + tax
+    return PricedOrder(
+        lines=priced,
+        totals=Totals(
+            currency=currency,
+            subtotal=subtotal,
+            discount=discount,
+            shipping=shipping,
+            tax=tax,
+            total=total,
+        ),
+        promotion=promo.code if promo is not None and discount > 0 else "",
+    )

@@ -1,0 +1,204 @@
+"""PostgreSQL tables: catalog, stock, rules, the order read model, payments and shipments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(14, 2)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention, so migrations name things alike."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Warehouse(Base):
+    __tablename__ = "warehouses"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    variant: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(100), default="")
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Stock(Base):
+    """On-hand and reserved units of one SKU in one warehouse; available = on_hand - reserved."""
+
+    __tablename__ = "stock"
+    __table_args__ = (
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("reserved <= on_hand", name="no_oversell"),
+    )
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), primary_key=True)
+    warehouse_id: Mapped[str] = mapped_column(ForeignKey("warehouses.id"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Reservation(Base):
+    """Units held for one order; `shipped` once they left the warehouse."""
+
+    __tablename__ = "reservations"
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    warehouse_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="held")
+    updated_at: Mapped[datetime] = _now()
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = _now()
+
+
+class ShippingRate(Base):
+    """Flat shipping fee per country ('*' for the rest), free above a goods amount."""
+
+    __tablename__ = "shipping_rates"
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    fee: Mapped[Decimal] = mapped_column(Money)
+    free_over: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+
+
+class TaxRate(Base):
+    __tablename__ = "tax_rates"
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    rate: Mapped[Decimal] = mapped_column(Numeric(6, 4))
+
+
+class Promotion(Base):
+    __tablename__ = "promotions"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    percent_off: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    min_subtotal: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class OrderIntake(Base):
+    """One row per accepted create request, keyed by Idempotency-Key or channel order id.
+
+    Written before the workflow starts, so a retry finds the same order number and can
+    start the same workflow again if the first attempt died in between.
+    """
+
+    __tablename__ = "order_intake"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    workflow_input: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _now()
+
+
+class Order(Base):
+    """The read model: one row per order, the searchable columns plus the last full view."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_customer_created", "customer_id", "created_at"),
+        Index("ix_orders_status_created", "status", "created_at"),
+        Index("ix_orders_created", "created_at", "order_id"),
+    )
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(20))
+    channel_order_id: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(24))
+    total: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    view: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OrderLineRow(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (Index("ix_order_lines_sku", "sku", "order_id"),)
+    order_id: Mapped[str] = mapped_column(
+        ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class OrderEvent(Base):
+    """The order's history; (order_id, seq) makes a retried write land once."""
+
+    __tablename__ = "order_events"
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(24))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Payment(Base):
+    """Our record of each authorization and what was captured or voided."""
+
+    __tablename__ = "payments"
+    authorization_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    captured: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    updated_at: Mapped[datetime] = _now()
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    shipment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    tracking_number: Mapped[str] = mapped_column(String(64))
+    warehouse_id: Mapped[str] = mapped_column(String(32), default="")
+    status: Mapped[str] = mapped_column(String(24))
+    updated_at: Mapped[datetime] = _now()

@@ -1,0 +1,88 @@
+"""The `orderflow` command: the dev stack and each process of the system."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from orderflow.settings import Settings, get_settings
+
+
+def _serve(app: Any, host: str, port: int, settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+
+
+def cmd_api(settings: Settings) -> None:
+    from api.app import create_app
+
+    _serve(create_app(settings), settings.api_host, settings.api_port, settings)
+
+
+def cmd_worker(settings: Settings) -> None:
+    from orderflow.worker import run_worker
+
+    asyncio.run(run_worker(settings))
+
+
+def cmd_migrate(settings: Settings) -> None:
+    from orderflow.migrate import upgrade
+    from orderflow.seed import seed
+
+    upgrade(settings.database_url)
+    seed(settings.database_url)
+    print("database migrated and demo catalog in place")
+
+
+def cmd_payment_standin(settings: Settings) -> None:
+    from providers.payment_standin import create_app
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(state_path=settings.data_dir / "payment-standin.sqlite")
+    _serve(app, "127.0.0.1", settings.payment_port, settings)
+
+
+def cmd_carrier_standin(settings: Settings) -> None:
+    from providers.carrier_standin import create_app
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(
+        state_path=settings.data_dir / "carrier-standin.sqlite",
+        step_seconds=settings.carrier_step_seconds,
+        webhook_secret=settings.webhook_secret,
+    )
+    _serve(app, "127.0.0.1", settings.carrier_port, settings)
+
+
+def cmd_dev(settings: Settings) -> None:
+    from orderflow.devstack import run_dev_stack
+
+    sys.exit(run_dev_stack(settings))
+
+
+COMMANDS = {
+    "dev": (cmd_dev, "start the whole system on this machine (embedded defaults)"),
+    "api": (cmd_api, "run the HTTP API"),
+    "worker": (cmd_worker, "run a Temporal worker"),
+    "migrate": (cmd_migrate, "migrate the database and seed the demo catalog"),
+    "payment-standin": (cmd_payment_standin, "run the local payment gateway stand-in"),
+    "carrier-standin": (cmd_carrier_standin, "run the local carrier stand-in"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `orderflow` command."""
+    parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_fn, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    COMMANDS[args.command][0](settings)

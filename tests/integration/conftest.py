@@ -1,0 +1,265 @@
+"""One real Temporal dev server, one real PostgreSQL and the real stand-ins for the whole run;
+each test gets its own task queue, worker and API client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from api.app import create_app
+from orderflow.db import make_engine, make_sessions
+from orderflow.embedded import start_postgres, start_temporal, stop_process, wait_for_temporal
+from orderflow.migrate import upgrade
+from orderflow.seed import seed
+from orderflow.settings import Settings
+from orderflow.temporal import connect
+from orderflow.worker import build_worker
+from providers import carrier_standin, payment_standin
+from providers.carrier import HttpCarrier
+from providers.payment import HttpPaymentGateway
+
+WEBHOOK_SECRET = "integration-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn on a real port, in a thread with its own event loop."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        for _ in range(200):
+            if self.server.started:
+                return self
+            threading.Event().wait(0.05)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("orderflow")
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> str:
+    url = os.environ.get("ORDERFLOW_DATABASE_URL") or start_postgres(data_dir)
+    upgrade(url)
+    seed(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def temporal_address() -> Iterator[str]:
+    port = free_port()
+    proc = start_temporal(None, port, ui_port=0, ui=False)
+    address = f"127.0.0.1:{port}"
+    try:
+        asyncio.run(wait_for_temporal(address, proc))
+        yield address
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def payment_server(data_dir: Path) -> Iterator[ServerThread]:
+    server = ServerThread(payment_standin.create_app(data_dir / "payment.sqlite"), free_port())
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def api_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def base_settings(
+    data_dir: Path,
+    database_url: str,
+    temporal_address: str,
+    payment_server: ServerThread,
+    api_port: int,
+) -> Settings:
+    carrier_port = free_port()
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        temporal_address=temporal_address,
+        api_port=api_port,
+        payment_url=payment_server.url,
+        carrier_url=f"http://127.0.0.1:{carrier_port}",
+        carrier_port=carrier_port,
+        carrier_step_seconds=0.05,
+        webhook_secret=WEBHOOK_SECRET,
+        after_sales_window_seconds=1.0,
+        retry_max_interval_seconds=0.5,
+    )
+
+
+@pytest.fixture(scope="session")
+def carrier_server(base_settings: Settings) -> Iterator[ServerThread]:
+    app = carrier_standin.create_app(
+        base_settings.data_dir / "carrier.sqlite",
+        step_seconds=base_settings.carrier_step_seconds,
+        webhook_secret=WEBHOOK_SECRET,
+    )
+    server = ServerThread(app, base_settings.carrier_port)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def api_server(base_settings: Settings, carrier_server: ServerThread) -> Iterator[ServerThread]:
+    """The API on a real port, where the carrier stand-in posts its webhooks."""
+    server = ServerThread(create_app(base_settings), base_settings.api_port)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(base_settings: Settings) -> Client:
+    return await connect(base_settings)
+
+
+@pytest.fixture(scope="session")
+async def engine(base_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(base_settings.database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_sessions(engine)
+
+
+@dataclass
+class Stack:
+    """What a test drives: the API, the worker, the database and the stand-ins."""
+
+    settings: Settings
+    api: httpx.AsyncClient
+    client: Client
+    sessions: async_sessionmaker[AsyncSession]
+    payment: httpx.AsyncClient
+    carrier: httpx.AsyncClient
+    worker: Worker | None = None
+    _made: list[Any] = field(default_factory=list)
+
+    async def start_worker(self) -> Worker:
+        gateway = HttpPaymentGateway(self.settings.payment_url)
+        carrier = HttpCarrier(self.settings.carrier_url)
+        self._made += [gateway, carrier]
+        self.worker = build_worker(self.client, self.settings, self.sessions, gateway, carrier)
+        self._worker_task = asyncio.create_task(self.worker.run())
+        return self.worker
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None:
+            await self.worker.shutdown()
+            await self._worker_task
+            self.worker = None
+
+    async def sql(self, query: str, **params: Any) -> list[Any]:
+        async with self.sessions() as s:
+            return list((await s.execute(text(query), params)).all())
+
+    async def add_product(self, stock: dict[str, int], price: str = "10.00") -> str:
+        """A fresh SKU only this test uses, with the given units per warehouse."""
+        sku = f"SKU-T-{uuid.uuid4().hex[:10].upper()}"
+        async with self.sessions.begin() as s:
+            await s.execute(
+                text(
+                    "insert into products (sku, name, variant, category, unit_price, currency, "
+                    "active) values (:sku, 'Test item', '', 'test', :price, 'USD', true)"
+                ),
+                {"sku": sku, "price": Decimal(price)},
+            )
+            for wh, qty in stock.items():
+                await s.execute(
+                    text(
+                        "insert into stock (sku, warehouse_id, on_hand, reserved) "
+                        "values (:sku, :wh, :qty, 0)"
+                    ),
+                    {"sku": sku, "wh": wh, "qty": qty},
+                )
+        return sku
+
+    async def stock(self, sku: str) -> dict[str, tuple[int, int]]:
+        rows = await self.sql("select warehouse_id, on_hand, reserved from stock where sku=:s", s=sku)
+        return {wh: (on, res) for wh, on, res in rows}
+
+    async def aclose(self) -> None:
+        await self.stop_worker()
+        for made in self._made:
+            await made.aclose()
+        await self.api.aclose()
+        await self.payment.aclose()
+        await self.carrier.aclose()
+
+
+@pytest.fixture
+async def make_stack(
+    base_settings: Settings,
+    api_server: ServerThread,
+    temporal_client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[Any]:
+    """Builds a stack with its own task queue; keyword arguments override settings."""
+    made: list[Stack] = []
+
+    async def make(start_worker: bool = True, **overrides: Any) -> Stack:
+        settings = base_settings.model_copy(
+            update={"task_queue": f"orders-{uuid.uuid4().hex[:8]}", **overrides}
+        )
+        app = create_app(settings, client=temporal_client, sessions=sessions)
+        stack = Stack(
+            settings=settings,
+            api=httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=60
+            ),
+            client=temporal_client,
+            sessions=sessions,
+            payment=httpx.AsyncClient(base_url=settings.payment_url, timeout=10),
+            carrier=httpx.AsyncClient(base_url=settings.carrier_url, timeout=10),
+        )
+        made.append(stack)
+        if start_worker:
+            await stack.start_worker()
+        return stack
+
+    yield make
+    for stack in made:
+        await stack.aclose()

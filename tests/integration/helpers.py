@@ -1,0 +1,77 @@
+"""Request bodies and bounded waits shared by the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+TERMINAL = {"COMPLETED", "CANCELLED", "FAILED"}
+
+
+def order_body(
+    lines: list[tuple[str, int]] | None = None,
+    token: str = "tok_ok",
+    postal_code: str = "200001",
+    customer_id: str = "C-1001",
+    country: str = "CN",
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer": {
+            "id": customer_id,
+            "name": "Li Lei",
+            "email": "li@example.com",
+            "phone": "+86 138 0000 0000",
+        },
+        "channel": "web",
+        "lines": [{"sku": s, "quantity": q} for s, q in (lines or [("SKU-TEA-001", 2)])],
+        "ship_to": {
+            "name": "Li Lei",
+            "line1": "1 Nanjing Rd",
+            "city": "Shanghai",
+            "postal_code": postal_code,
+            "country": country,
+            "phone": "+86 138 0000 0000",
+        },
+        "payment": {"method": "card", "token": token},
+    }
+    body.update(extra)
+    return body
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], within: float = 30.0
+) -> Any:
+    """Poll until `ok(probe())`, failing with the last value seen after `within` seconds."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if ok(last):
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"condition not met within {within} s; last value: {last!r}")
+
+
+async def wait_status(
+    api: httpx.AsyncClient, order_id: str, statuses: str | set[str], within: float = 30.0
+) -> dict[str, Any]:
+    """Wait until the order reaches one of `statuses`; returns its view."""
+    wanted = {statuses} if isinstance(statuses, str) else statuses
+
+    async def probe() -> dict[str, Any]:
+        r = await api.get(f"/orders/{order_id}")
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    return await eventually(probe, lambda v: v["status"] in wanted, within)  # type: ignore[no-any-return]
+
+
+async def place(api: httpx.AsyncClient, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+    r = await api.post("/orders", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
