@@ -70,8 +70,10 @@ class PaymentInput(Strict):
     token: Text
 
 
-class LineInput(Strict):
-    """What the customer asks for; prices are never taken from the client."""
+class LineInput(BaseModel):
+    """What the customer asks for; prices a client adds are ignored, never trusted."""
+
+    model_config = ConfigDict(extra="ignore")
 
     sku: Sku
     quantity: Quantity

@@ -43,7 +43,7 @@ def cmd_payment_standin(settings: Settings) -> None:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(state_path=settings.data_dir / "payment-standin.sqlite")
-    _serve(app, "127.0.0.1", settings.payment_port, settings)
+    _serve(app, settings.api_host, settings.payment_port, settings)
 
 
 def cmd_carrier_standin(settings: Settings) -> None:
@@ -55,7 +55,7 @@ def cmd_carrier_standin(settings: Settings) -> None:
         step_seconds=settings.carrier_step_seconds,
         webhook_secret=settings.webhook_secret,
     )
-    _serve(app, "127.0.0.1", settings.carrier_port, settings)
+    _serve(app, settings.api_host, settings.carrier_port, settings)
 
 
 def cmd_dev(settings: Settings) -> None:

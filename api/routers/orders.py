@@ -12,12 +12,13 @@ from temporalio.client import Client
 from api import order_calls
 from api.deps import ActorDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError
-from api.intake import create_order
+from api.intake import create_order, initial_view
 from api.schemas import OrderCancel, OrderCreate, OrderModify
 from models import orders_repo
 from models.order import Channel, OrderView
 from models.status import CLOSED, OrderStatus
 from workflows import contract as c
+from workflows.contract import OrderInput
 
 router = APIRouter(tags=["orders"])
 
@@ -29,14 +30,17 @@ async def current_view(session: AsyncSession, client: Client, order_id: str) -> 
     stored = await orders_repo.load_view(session, order_id)
     if stored is not None and stored.status in CLOSED:
         return stored
-    if stored is None and await orders_repo.find_intake_by_order(session, order_id) is None:
+    intake = await orders_repo.find_intake_by_order(session, order_id)
+    if intake is None:
         raise ApiError(404, "order_not_found", f"no order {order_id}")
+    # Give the connection back before waiting on Temporal: a slow query must not starve
+    # the pool the worker's activities also draw from.
+    await session.close()
     live = await order_calls.query_view(client, order_id)
     if live is not None:
         return live
-    if stored is not None:
-        return stored
-    raise ApiError(503, "order_unavailable", f"order {order_id} cannot be read right now")
+    # Accepted but not yet recorded, and the workflow cannot answer this instant.
+    return stored or initial_view(OrderInput.model_validate(intake.workflow_input))
 
 
 @router.post("/orders", status_code=201, response_model=OrderView)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -33,8 +35,10 @@ from orderflow.worker import build_worker
 from providers import carrier_standin, payment_standin
 from providers.carrier import HttpCarrier
 from providers.payment import HttpPaymentGateway
+from workflows.contract import order_workflow_id
 
 WEBHOOK_SECRET = "integration-test-secret"
+HISTORIES = Path(__file__).parent.parent / "histories"
 
 
 def free_port() -> int:
@@ -68,13 +72,18 @@ class ServerThread:
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("orderflow")
+def data_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: PostgreSQL runs as its own user when we are root, and pytest
+    # resets its temp root to owner-only whenever another run starts.
+    path = Path(tempfile.mkdtemp(prefix="orderflow-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def database_url(data_dir: Path) -> str:
-    url = os.environ.get("ORDERFLOW_DATABASE_URL") or start_postgres(data_dir)
+    url = os.environ.get("ORDERFLOW_DATABASE_URL") or start_postgres(data_dir, keep=False)
     upgrade(url)
     seed(url)
     return url
@@ -218,8 +227,18 @@ class Stack:
         return sku
 
     async def stock(self, sku: str) -> dict[str, tuple[int, int]]:
-        rows = await self.sql("select warehouse_id, on_hand, reserved from stock where sku=:s", s=sku)
+        rows = await self.sql(
+            "select warehouse_id, on_hand, reserved from stock where sku=:s", s=sku
+        )
         return {wh: (on, res) for wh, on, res in rows}
+
+    async def save_history(self, order_id: str, name: str) -> None:
+        """With ORDERFLOW_RECORD_HISTORIES=1, keep this order's history for the replay tests."""
+        if os.environ.get("ORDERFLOW_RECORD_HISTORIES") != "1":
+            return
+        history = await self.client.get_workflow_handle(order_workflow_id(order_id)).fetch_history()
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
     async def aclose(self) -> None:
         await self.stop_worker()

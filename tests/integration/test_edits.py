@@ -54,6 +54,7 @@ async def test_lines_and_address_change_before_picking(make_stack) -> None:
     r = await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "changed my mind"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CANCELLED"
+    await stack.save_history(oid, "order_edited_then_cancelled")
 
 
 async def test_edits_refused_after_picking_and_after_shipping(make_stack) -> None:
@@ -75,7 +76,9 @@ async def test_edits_refused_after_picking_and_after_shipping(make_stack) -> Non
     assert r.status_code == 200, r.text
     shipments = r.json()["shipments"]
     assert [s["status"] for s in shipments] == ["cancelled", "booked"]
-    carrier_view = (await stack.carrier.get(f"/v1/shipments/{first_shipment['shipment_id']}")).json()
+    carrier_view = (
+        await stack.carrier.get(f"/v1/shipments/{first_shipment['shipment_id']}")
+    ).json()
     assert carrier_view["status"] == "cancelled"
 
     await _advance(stack, oid)
@@ -91,6 +94,10 @@ async def test_edits_refused_after_picking_and_after_shipping(make_stack) -> Non
     history = (await stack.api.get(f"/orders/{oid}")).json()["history"]
     refused = [h for h in history if h["kind"] in ("edit_refused", "cancel_refused")]
     assert len(refused) == 3
+    for _ in range(3):  # in transit, out for delivery, delivered
+        await _advance(stack, oid)
+    await wait_status(stack.api, oid, "COMPLETED")
+    await stack.save_history(oid, "order_edits_refused")
 
 
 async def test_cancel_compensates_stock_payment_and_shipment(make_stack) -> None:
@@ -106,9 +113,7 @@ async def test_cancel_compensates_stock_payment_and_shipment(make_stack) -> None
     assert r.json()["status"] == "CANCELLED"
 
     assert await stack.stock(sku) == {"WH-SHA": (3, 0)}
-    assert await stack.sql("select status from payments where order_id=:o", o=oid) == [
-        ("voided",)
-    ]
+    assert await stack.sql("select status from payments where order_id=:o", o=oid) == [("voided",)]
     held = await stack.sql(
         "select count(*) from reservations where order_id=:o and state='held'", o=oid
     )
@@ -120,6 +125,7 @@ async def test_cancel_compensates_stock_payment_and_shipment(make_stack) -> None
     assert (await stack.carrier.get(f"/v1/shipments/{shipment_id}")).json()["status"] == "cancelled"
     final = await wait_status(stack.api, oid, "CANCELLED")
     assert final["status_reason"] == "customer asked"
+    await stack.save_history(oid, "order_cancelled_when_packed")
 
 
 async def test_signals_follow_the_same_rules(make_stack) -> None:
@@ -141,6 +147,7 @@ async def test_signals_follow_the_same_rules(make_stack) -> None:
     await handle.signal(c.SIGNAL_CANCEL, c.CancelRequest(reason="by signal", actor="cli:staff"))
     view = await wait_status(stack.api, oid, "CANCELLED")
     assert view["status_reason"] == "by signal"
+    await stack.save_history(oid, "order_signals")
 
     # A refused signal edit lands in the history instead of changing the order.
     stack2 = await make_stack()

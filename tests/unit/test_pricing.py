@@ -1,0 +1,75 @@
+"""Pricing rules: lines, discount, shipping and tax, with no I/O."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from models.money import CurrencyMismatch, round_money
+from models.order import LineInput
+from models.pricing import CatalogItem, PricingError, PricingRules, Promotion, price_order
+
+D = Decimal
+CATALOG = {
+    "A": CatalogItem("A", "Tea", "100 g", D("18.50"), "USD"),
+    "B": CatalogItem("B", "Cup", "", D("3.33"), "USD"),
+    "OLD": CatalogItem("OLD", "Retired", "", D("1.00"), "USD", active=False),
+    "EUR": CatalogItem("EUR", "Import", "", D("5.00"), "EUR"),
+}
+RULES = PricingRules(shipping_fee=D("5.00"), free_shipping_over=D("99.00"), tax_rate=D("0.13"))
+
+
+def lines(*pairs: tuple[str, int]) -> list[LineInput]:
+    return [LineInput(sku=s, quantity=q) for s, q in pairs]
+
+
+def test_totals_add_up() -> None:
+    priced = price_order(lines(("A", 2), ("B", 3)), CATALOG, RULES)
+    t = priced.totals
+    assert [ln.line_total for ln in priced.lines] == [D("37.00"), D("9.99")]
+    assert t.subtotal == D("46.99")
+    assert t.shipping == D("5.00")
+    assert t.tax == round_money(D("51.99") * D("0.13")) == D("6.76")
+    assert t.total == t.subtotal - t.discount + t.shipping + t.tax == D("58.75")
+
+
+def test_free_shipping_over_threshold() -> None:
+    t = price_order(lines(("A", 6)), CATALOG, RULES).totals
+    assert t.subtotal == D("111.00") and t.shipping == D("0")
+
+
+def test_same_sku_twice_is_one_line() -> None:
+    priced = price_order(lines(("A", 1), ("B", 1), ("A", 2)), CATALOG, RULES)
+    assert [(ln.sku, ln.quantity) for ln in priced.lines] == [("A", 3), ("B", 1)]
+
+
+def test_promotion_applies_from_its_minimum() -> None:
+    rules = PricingRules(D("5"), None, D("0"), Promotion("TEN", D("10"), D("40")))
+    below = price_order(lines(("A", 2)), CATALOG, rules)
+    assert below.totals.discount == D("0") and below.promotion == ""
+    above = price_order(lines(("A", 3)), CATALOG, rules)
+    assert above.totals.discount == D("5.55") and above.promotion == "TEN"
+    assert above.totals.total == D("55.50") - D("5.55") + D("5")
+
+
+def test_unknown_and_inactive_skus_are_named() -> None:
+    with pytest.raises(PricingError) as err:
+        price_order(lines(("A", 1), ("NOPE", 1), ("OLD", 1)), CATALOG, RULES)
+    assert {d["sku"] for d in err.value.details} == {"NOPE", "OLD"}
+
+
+def test_no_lines_is_an_error() -> None:
+    with pytest.raises(PricingError):
+        price_order([], CATALOG, RULES)
+
+
+def test_currencies_never_mix() -> None:
+    with pytest.raises(CurrencyMismatch):
+        price_order(lines(("A", 1), ("EUR", 1)), CATALOG, RULES)
+
+
+def test_rounding_is_half_up() -> None:
+    assert round_money(D("0.005")) == D("0.01")
+    assert round_money(D("2.675")) == D("2.68")
+    assert round_money(D("-0.005")) == D("-0.01")
