@@ -9,7 +9,7 @@ from decimal import Decimal
 from models.money import round_money, same_currency
 from models.order import LineInput, OrderLine, PricedOrder, Totals
 
-ZERO = Decimal("0")
+ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True)

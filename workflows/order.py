@@ -222,7 +222,17 @@ class OrderWorkflow:
         self._set_status(
             S.PACKED, "warehouse", f"{sum(ln.quantity for ln in v.lines)} units packed"
         )
-        await self._book()
+        try:
+            await self._book()
+        except ActivityError as exc:
+            if _error_type(exc) != CARRIER_REFUSED:
+                raise
+            # Nothing will ship: undo what confirmation did, so no stock or money stays held.
+            payment = self._active_payment()
+            if payment is not None:
+                await self._void(payment)
+            await self._reserve({})
+            self._set_status(S.FAILED, "carrier", f"shipment refused: {_error_message(exc)}")
 
     async def _book(self) -> None:
         v = self.view_

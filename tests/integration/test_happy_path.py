@@ -20,7 +20,7 @@ async def test_card_order_runs_to_completed(make_stack) -> None:
     assert created["totals"] == {
         "currency": "USD",
         "subtotal": "25.00",
-        "discount": "0",
+        "discount": "0.00",
         "shipping": "5.00",
         "tax": "3.90",
         "total": "33.90",
