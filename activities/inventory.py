@@ -16,6 +16,18 @@ class ReserveInput(BaseModel):
     order_id: str
     lines: dict[str, int]
     ship_country: str = ""
+    batch: int = 1
+
+
+class ShipInput(BaseModel):
+    order_id: str
+    batch: int = 1
+
+
+class BackorderInput(BaseModel):
+    order_id: str
+    lines: dict[str, int]
+    ship_country: str = ""
 
 
 class ReserveResult(BaseModel):
@@ -41,7 +53,7 @@ class InventoryActivities:
         """Hold exactly the given units for the order (all or nothing); empty releases all."""
         async with self.sessions.begin() as session:
             result = await inventory_repo.set_reservation(
-                session, inp.order_id, inp.lines, inp.ship_country
+                session, inp.order_id, inp.lines, inp.ship_country, inp.batch
             )
         return ReserveResult(
             ok=result.ok, warehouse_id=result.warehouse_id, shortages=result.shortages
@@ -52,6 +64,24 @@ class InventoryActivities:
         """The held units left the warehouse: take them off on-hand stock."""
         async with self.sessions.begin() as session:
             return await inventory_repo.ship_reservation(session, order_id)
+
+    @activity.defn(name="inventory.ship_batch")
+    async def ship_batch(self, inp: ShipInput) -> int:
+        """The held units of one shipment of the order left the warehouse."""
+        async with self.sessions.begin() as session:
+            return await inventory_repo.ship_reservation(session, inp.order_id, inp.batch)
+
+    @activity.defn(name="inventory.backorder")
+    async def backorder(self, inp: BackorderInput) -> None:
+        """Queue the order for the next restock (or update what it waits for)."""
+        async with self.sessions.begin() as session:
+            await inventory_repo.add_backorder(session, inp.order_id, inp.lines, inp.ship_country)
+
+    @activity.defn(name="inventory.close_backorder")
+    async def close_backorder(self, order_id: str) -> None:
+        """Take the order out of the backorder queue."""
+        async with self.sessions.begin() as session:
+            await inventory_repo.close_backorder(session, order_id)
 
     @activity.defn(name="catalog.price")
     async def price(self, inp: PriceInput) -> PricedOrder:

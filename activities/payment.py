@@ -35,6 +35,13 @@ class CaptureInput(BaseModel):
     amount: Decimal
 
 
+class RefundInput(BaseModel):
+    order_id: str
+    idempotency_key: str
+    authorization_id: str
+    amount: Decimal
+
+
 class VoidInput(BaseModel):
     order_id: str
     idempotency_key: str
@@ -91,3 +98,16 @@ class PaymentActivities:
             )
         except PaymentRejected as exc:
             raise _business_error(exc, REJECTED) from exc
+
+    @activity.defn(name="payment.refund")
+    async def refund(self, inp: RefundInput) -> str:
+        """Give back (part of) a captured amount, once, whatever the retries."""
+        try:
+            refund = await self.gateway.refund(
+                idempotency_key=inp.idempotency_key,
+                authorization_id=inp.authorization_id,
+                amount=inp.amount,
+            )
+        except PaymentRejected as exc:
+            raise _business_error(exc, REJECTED) from exc
+        return refund.id

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from models import orders_repo
-from models.order import OrderView
+from models.notifications import Notification
+from models.order import AlertRecord, OrderView
 
 
 class SaveViewInput(BaseModel):
     view: OrderView
     seq: int
     new_customer_details: bool = False
+    # Written in the same transaction as the view, so an email exists iff its step happened.
+    notifications: list[Notification] = Field(default_factory=list)
+    alerts: list[AlertRecord] = Field(default_factory=list)
 
 
 class RecordActivities:
@@ -29,3 +33,5 @@ class RecordActivities:
             if inp.new_customer_details:
                 await orders_repo.upsert_customer(session, inp.view)
             await orders_repo.save_view(session, inp.view, inp.seq)
+            await orders_repo.save_alerts(session, inp.view.order_id, inp.alerts)
+            await orders_repo.enqueue_notifications(session, inp.notifications)

@@ -41,11 +41,7 @@ def intake_keys(body: OrderCreate, idempotency_key: str | None) -> list[str]:
 
 def policy_from(settings: Settings) -> OrderPolicy:
     """The timer lengths an order is started with."""
-    return OrderPolicy(
-        warehouse_release_seconds=settings.warehouse_release_seconds,
-        after_sales_window_seconds=settings.after_sales_window_seconds,
-        retry_max_interval_seconds=settings.retry_max_interval_seconds,
-    )
+    return OrderPolicy.model_validate(settings.model_dump(include=set(OrderPolicy.model_fields)))
 
 
 def initial_view(inp: OrderInput) -> OrderView:
@@ -57,6 +53,7 @@ def initial_view(inp: OrderInput) -> OrderView:
         channel=inp.channel,
         channel_order_id=inp.channel_order_id,
         ship_to=inp.ship_to,
+        bill_to=inp.bill_to,
         payment_method=inp.payment.method,
         lines=inp.priced.lines,
         totals=inp.priced.totals,
@@ -85,6 +82,8 @@ async def _price(session: AsyncSession, body: OrderCreate) -> OrderInput:
         channel=body.channel,
         channel_order_id=body.channel_order_id,
         ship_to=body.ship_to,
+        bill_to=body.bill_to,
+        allow_partial_shipment=body.allow_partial_shipment,
         payment=body.payment,
         priced=priced,
         promotion_code=body.promotion_code,

@@ -100,10 +100,11 @@ async def run_update(client: Client, order_id: str, name: str, arg: Any) -> Orde
         raise
 
 
-async def send_signal(client: Client, order_id: str, name: str, arg: Any) -> bool:
+async def send_signal(client: Client, order_id: str, name: str, arg: Any = None) -> bool:
     """Signal the order; False when its workflow is no longer running."""
     try:
-        await _handle(client, order_id).signal(name, arg)
+        handle = _handle(client, order_id)
+        await (handle.signal(name) if arg is None else handle.signal(name, arg))
     except RPCError as exc:
         if _not_running(exc):
             return False

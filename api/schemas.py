@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from models.order import Address, Channel, Customer, LineInput, PaymentInput
+from models.order import Address, Channel, Customer, LineInput, PaymentInput, PaymentMethod
 from workflows.contract import Contact
 
 
@@ -20,6 +21,9 @@ class OrderCreate(BaseModel):
     channel_order_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
     lines: Annotated[list[LineInput], Field(min_length=1, max_length=200)]
     ship_to: Address
+    bill_to: Address | None = None
+    # The customer accepts that available items ship first and the rest follows.
+    allow_partial_shipment: bool = False
     payment: PaymentInput
     promotion_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
     notes: Annotated[str, StringConstraints(max_length=2000)] = ""
@@ -39,3 +43,43 @@ class OrderCancel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class ReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class PaymentBody(BaseModel):
+    """A payment received outside the gateway (bank transfer, invoice)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+
+
+class PaymentMethodBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal[PaymentMethod.CARD, PaymentMethod.WALLET] = PaymentMethod.CARD
+    token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ExceptionActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["reship", "refund", "contact_customer"]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class RestockBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    warehouse_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)
+    ]
+    quantity: Annotated[int, Field(gt=0, le=1_000_000)]

@@ -9,7 +9,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.tables import Reservation, Stock, Warehouse
+from models.tables import Backorder, Reservation, Stock, Warehouse
 
 
 @dataclass
@@ -65,7 +65,11 @@ async def _shortages(session: AsyncSession, wanted: Mapping[str, int]) -> list[d
 
 
 async def set_reservation(
-    session: AsyncSession, order_id: str, wanted: Mapping[str, int], ship_country: str = ""
+    session: AsyncSession,
+    order_id: str,
+    wanted: Mapping[str, int],
+    ship_country: str = "",
+    batch: int = 1,
 ) -> ReserveResult:
     """Make the order hold exactly `wanted` units, all from one warehouse, or change nothing.
 
@@ -105,7 +109,13 @@ async def set_reservation(
             await session.execute(
                 insert(Reservation).values(
                     [
-                        {"order_id": order_id, "sku": sku, "warehouse_id": wh, "quantity": qty}
+                        {
+                            "order_id": order_id,
+                            "batch": batch,
+                            "sku": sku,
+                            "warehouse_id": wh,
+                            "quantity": qty,
+                        }
                         for (wh, sku), qty in target.items()
                     ]
                 )
@@ -114,12 +124,16 @@ async def set_reservation(
     return ReserveResult(ok=False, shortages=await _shortages(session, wanted))
 
 
-async def ship_reservation(session: AsyncSession, order_id: str) -> int:
+async def ship_reservation(session: AsyncSession, order_id: str, batch: int = 1) -> int:
     """Turn the order's held units into shipped ones: they leave on-hand stock. Idempotent."""
     rows = (
         await session.execute(
             select(Reservation)
-            .where(Reservation.order_id == order_id, Reservation.state == "held")
+            .where(
+                Reservation.order_id == order_id,
+                Reservation.batch == batch,
+                Reservation.state == "held",
+            )
             .order_by(Reservation.warehouse_id, Reservation.sku)
             .with_for_update()
         )
@@ -157,3 +171,54 @@ async def held_quantity(session: AsyncSession, order_id: str) -> int:
         )
     )
     return int(total or 0)
+
+
+async def add_backorder(
+    session: AsyncSession, order_id: str, wanted: Mapping[str, int], ship_country: str
+) -> None:
+    """Queue the order for stock (or update what it waits for); its place in line stays."""
+    stmt = insert(Backorder).values(
+        order_id=order_id, wanted=dict(wanted), ship_country=ship_country, status="waiting"
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[Backorder.order_id],
+            set_={"wanted": dict(wanted), "ship_country": ship_country, "status": "waiting"},
+        )
+    )
+
+
+async def close_backorder(session: AsyncSession, order_id: str) -> None:
+    """The order no longer waits for stock (served, edited, or cancelled)."""
+    await session.execute(
+        update(Backorder).where(Backorder.order_id == order_id).values(status="closed")
+    )
+
+
+async def restock(session: AsyncSession, sku: str, warehouse_id: str, quantity: int) -> list[str]:
+    """Add units, then serve waiting backorders first come, first served.
+
+    Returns the orders that now hold all they wait for; their workflows must be told.
+    """
+    stmt = insert(Stock).values(sku=sku, warehouse_id=warehouse_id, on_hand=quantity, reserved=0)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[Stock.sku, Stock.warehouse_id],
+            set_={"on_hand": Stock.on_hand + quantity},
+        )
+    )
+    waiting = (
+        await session.execute(
+            select(Backorder)
+            .where(Backorder.status == "waiting")
+            .order_by(Backorder.created_at, Backorder.order_id)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalars()
+    served = []
+    for b in waiting:
+        result = await set_reservation(session, b.order_id, b.wanted, b.ship_country)
+        if result.ok:
+            b.status = "allocated"
+            served.append(b.order_id)
+    return served

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from models.status import OrderStatus
 
@@ -32,6 +32,13 @@ class PaymentMethod(StrEnum):
 
     CARD = "card"
     WALLET = "wallet"
+    BANK_TRANSFER = "bank_transfer"
+    INVOICE = "invoice"
+
+    @property
+    def pays_later(self) -> bool:
+        """Paid after the order is placed, outside the gateway: no authorization."""
+        return self in (PaymentMethod.BANK_TRANSFER, PaymentMethod.INVOICE)
 
 
 class Strict(BaseModel):
@@ -64,10 +71,16 @@ class Address(Strict):
 
 
 class PaymentInput(Strict):
-    """The payment instrument; the token comes from the gateway's client-side form."""
+    """The payment instrument; card and wallet tokens come from the gateway's client-side form."""
 
     method: PaymentMethod = PaymentMethod.CARD
-    token: Text
+    token: OptionalText = ""
+
+    @model_validator(mode="after")
+    def _token_for_gateway_methods(self) -> PaymentInput:
+        if not self.method.pays_later and not self.token:
+            raise ValueError(f"a {self.method.value} payment needs a token")
+        return self
 
 
 class LineInput(BaseModel):
@@ -127,6 +140,19 @@ class ShipmentRecord(BaseModel):
     warehouse: str = ""
     status: str
     events: list[str] = Field(default_factory=list)
+    batch: int = 1
+    left_warehouse: bool = False
+
+
+class AlertRecord(BaseModel):
+    """Something staff must look at."""
+
+    seq: int
+    at: datetime
+    kind: str
+    severity: str
+    message: str
+    resolved: bool = False
 
 
 class HistoryEntry(BaseModel):
@@ -156,9 +182,13 @@ class OrderView(BaseModel):
     promotion: str = ""
     notes: str = ""
     warehouse: str = ""
+    bill_to: Address | None = None
+    review_reasons: list[str] = Field(default_factory=list)
+    open_exception: str = ""
     payments: list[PaymentRecord] = Field(default_factory=list)
     shipments: list[ShipmentRecord] = Field(default_factory=list)
     related: list[dict[str, str]] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
+    alerts: list[AlertRecord] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime

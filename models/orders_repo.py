@@ -9,17 +9,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.order import HistoryEntry, OrderView
+from models.notifications import Notification
+from models.order import AlertRecord, HistoryEntry, OrderView
 from models.tables import (
+    Alert,
     Customer,
     Order,
     OrderEvent,
     OrderIntake,
     OrderLineRow,
+    OutboxMessage,
     Payment,
     Shipment,
 )
@@ -301,3 +304,70 @@ async def payments_of(session: AsyncSession, order_id: str) -> list[Payment]:
     """Every authorization recorded for an order."""
     rows = await session.execute(select(Payment).where(Payment.order_id == order_id))
     return list(rows.scalars())
+
+
+async def save_alerts(session: AsyncSession, order_id: str, alerts: list[AlertRecord]) -> None:
+    """Upsert an order's alerts; (order_id, seq) identifies each."""
+    for a in alerts:
+        stmt = insert(Alert).values(
+            order_id=order_id,
+            seq=a.seq,
+            kind=a.kind,
+            severity=a.severity,
+            message=a.message,
+            created_at=a.at,
+            resolved_at=a.at if a.resolved else None,
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Alert.order_id, Alert.seq],
+                set_={"resolved_at": func.coalesce(Alert.resolved_at, stmt.excluded.resolved_at)},
+            )
+        )
+
+
+async def list_alerts(
+    session: AsyncSession, order_id: str | None, open_only: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Alerts, newest first."""
+    stmt = select(Alert)
+    if order_id:
+        stmt = stmt.where(Alert.order_id == order_id)
+    if open_only:
+        stmt = stmt.where(Alert.resolved_at.is_(None))
+    rows = await session.execute(stmt.order_by(Alert.created_at.desc()).limit(limit))
+    return [
+        {
+            "order_id": a.order_id,
+            "seq": a.seq,
+            "kind": a.kind,
+            "severity": a.severity,
+            "message": a.message,
+            "created_at": a.created_at.isoformat(),
+            "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+        }
+        for a in rows.scalars()
+    ]
+
+
+async def enqueue_notifications(session: AsyncSession, notes: list[Notification]) -> None:
+    """Put emails in the outbox; a key already there is not added again."""
+    if not notes:
+        return
+    await session.execute(
+        insert(OutboxMessage)
+        .values(
+            [
+                {
+                    "key": n.key,
+                    "order_id": n.order_id,
+                    "kind": n.kind,
+                    "recipient": n.to,
+                    "subject": n.subject,
+                    "body": n.text,
+                }
+                for n in notes
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=[OutboxMessage.key])
+    )

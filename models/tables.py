@@ -76,10 +76,14 @@ class Stock(Base):
 
 
 class Reservation(Base):
-    """Units held for one order; `shipped` once they left the warehouse."""
+    """Units held for one order; `shipped` once they left the warehouse.
+
+    `batch` numbers the shipments of an order: a reshipment holds its own units.
+    """
 
     __tablename__ = "reservations"
     order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    batch: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
     warehouse_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
@@ -202,3 +206,47 @@ class Shipment(Base):
     warehouse_id: Mapped[str] = mapped_column(String(32), default="")
     status: Mapped[str] = mapped_column(String(24))
     updated_at: Mapped[datetime] = _now()
+
+
+class Backorder(Base):
+    """An order waiting for stock; a restock serves them first come, first served."""
+
+    __tablename__ = "backorders"
+    __table_args__ = (Index("ix_backorders_waiting", "status", "created_at"),)
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    wanted: Mapped[dict[str, int]] = mapped_column(JSONB)
+    ship_country: Mapped[str] = mapped_column(String(2), default="")
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    created_at: Mapped[datetime] = _now()
+
+
+class Alert(Base):
+    """Something staff must look at: a review, a carrier exception, a breached SLA."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_open", "resolved_at", "created_at"),)
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class OutboxMessage(Base):
+    """An email to send; the key makes a repeated write land once, so it is sent once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "created_at"),)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _now()
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +46,35 @@ class Settings(BaseSettings):
     # Durable timer lengths, in seconds.
     warehouse_release_seconds: float = 0.0
     after_sales_window_seconds: float = 14 * 24 * 3600.0
+    review_escalate_seconds: float = 4 * 3600.0
+    review_timeout_seconds: float = 24 * 3600.0
+    payment_timeout_seconds: float = 3 * 24 * 3600.0
+    new_payment_method_seconds: float = 24 * 3600.0
+    backorder_timeout_seconds: float = 14 * 24 * 3600.0
+    backorder_recheck_seconds: float = 3600.0
+    # Per status, how long an order may stay there before staff are alerted (JSON object).
+    sla_seconds: dict[str, float] = Field(
+        default_factory=lambda: {
+            "PENDING_REVIEW": 8 * 3600.0,
+            "CONFIRMED": 24 * 3600.0,
+            "PICKING": 24 * 3600.0,
+            "PACKED": 48 * 3600.0,
+            "SHIPPED": 10 * 24 * 3600.0,
+        }
+    )
+
+    # Risk rules that hold an order for staff review.
+    review_amount_over: Decimal = Decimal("1000")
+    review_new_customer_amount_over: Decimal = Decimal("300")
+    review_orders_per_hour: int = 5
+
+    # Email: the SMTP server (the dev stack's stand-in by default) and who sends and gets what.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_http_port: int = 8103
+    mail_from: str = "orders@orderflow.example"
+    staff_email: str = "staff@orderflow.example"
+    outbox_poll_seconds: float = 0.5
 
     # Retry ceiling for calls to third parties during an outage.
     retry_max_interval_seconds: float = 10.0

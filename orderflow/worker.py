@@ -14,6 +14,8 @@ from activities.inventory import InventoryActivities
 from activities.logistics import LogisticsActivities
 from activities.payment import PaymentActivities
 from activities.records import RecordActivities
+from activities.risk import RiskActivities
+from models.risk import RiskThresholds
 from orderflow.db import make_engine, make_sessions
 from orderflow.settings import Settings
 from orderflow.temporal import connect
@@ -34,6 +36,14 @@ def build_worker(
 ) -> Worker:
     """A worker for the order task queue with every activity wired to its dependencies."""
     inventory = InventoryActivities(sessions)
+    risk = RiskActivities(
+        sessions,
+        RiskThresholds(
+            amount_over=settings.review_amount_over,
+            new_customer_amount_over=settings.review_new_customer_amount_over,
+            orders_per_hour=settings.review_orders_per_hour,
+        ),
+    )
     records = RecordActivities(sessions)
     payment = PaymentActivities(gateway)
     logistics = LogisticsActivities(carrier, f"{settings.api_base_url}/webhooks/carrier")
@@ -44,11 +54,16 @@ def build_worker(
         activities=[
             inventory.reserve,
             inventory.ship,
+            inventory.ship_batch,
+            inventory.backorder,
+            inventory.close_backorder,
             inventory.price,
+            risk.assess,
             records.save_view,
             payment.authorize,
             payment.capture,
             payment.void,
+            payment.refund,
             logistics.book,
             logistics.cancel,
         ],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
@@ -13,6 +15,7 @@ from models.order import (
     Customer,
     LineInput,
     PaymentInput,
+    PaymentMethod,
     PricedOrder,
 )
 
@@ -26,6 +29,20 @@ SIGNAL_CARRIER_EVENT = "carrier_event"
 UPDATE_MODIFY = "modify_order"
 UPDATE_CANCEL = "cancel_order"
 QUERY_VIEW = "view"
+SIGNAL_REVIEW = "review"
+UPDATE_REVIEW = "review_order"
+SIGNAL_PAYMENT = "payment_received"
+UPDATE_PAYMENT = "record_payment"
+SIGNAL_PAYMENT_METHOD = "payment_method"
+UPDATE_PAYMENT_METHOD = "change_payment_method"
+SIGNAL_EXCEPTION_ACTION = "exception_action"
+UPDATE_EXCEPTION_ACTION = "resolve_exception"
+# Sent by the restock route after it reserved stock for a backordered order.
+SIGNAL_STOCK_ALLOCATED = "stock_allocated"
+
+# Workflow code versions, for workflow.patched(): orders started before a change replay the
+# branch they took (see the README, "Changing workflow code").
+PATCH_LIFECYCLE_V2 = "lifecycle-v2-review-backorder-paylater-notifications"
 
 SA_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SA_CUSTOMER = SearchAttributeKey.for_keyword("CustomerId")
@@ -48,12 +65,24 @@ def order_id_from_workflow_id(workflow_id: str) -> str:
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
 
 
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+
 class OrderPolicy(BaseModel):
     """Timer lengths and retry ceilings, fixed at order start so replays see the same values."""
 
     warehouse_release_seconds: float = 0.0
-    after_sales_window_seconds: float = 14 * 24 * 3600.0
+    after_sales_window_seconds: float = 14 * DAY
     retry_max_interval_seconds: float = 10.0
+    review_escalate_seconds: float = 4 * HOUR
+    review_timeout_seconds: float = DAY
+    payment_timeout_seconds: float = 3 * DAY
+    new_payment_method_seconds: float = DAY
+    backorder_timeout_seconds: float = 14 * DAY
+    backorder_recheck_seconds: float = HOUR
+    # How long an order may sit in a status before staff are alerted; absent means no limit.
+    sla_seconds: dict[str, float] = Field(default_factory=dict)
 
 
 class OrderInput(BaseModel):
@@ -64,6 +93,8 @@ class OrderInput(BaseModel):
     channel: Channel
     channel_order_id: str = ""
     ship_to: Address
+    bill_to: Address | None = None
+    allow_partial_shipment: bool = False
     payment: PaymentInput
     priced: PricedOrder
     promotion_code: str = ""
@@ -103,3 +134,35 @@ class CarrierEvent(BaseModel):
     type: str
     occurred_at: datetime | None = None
     detail: str = ""
+
+
+class ReviewDecision(BaseModel):
+    """Staff's verdict on an order held for review."""
+
+    decision: Literal["approve", "reject"]
+    note: str = ""
+    actor: str = "unknown"
+
+
+class PaymentReceived(BaseModel):
+    """Money for a pay-later order arrived (bank transfer, invoice payment)."""
+
+    amount: Decimal
+    reference: str = ""
+    actor: str = "unknown"
+
+
+class PaymentMethodChange(BaseModel):
+    """A new card or wallet after a decline."""
+
+    method: PaymentMethod = PaymentMethod.CARD
+    token: str
+    actor: str = "unknown"
+
+
+class ExceptionAction(BaseModel):
+    """What staff do about a carrier exception."""
+
+    action: Literal["reship", "refund", "contact_customer"]
+    note: str = ""
+    actor: str = "unknown"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,10 +13,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import (
+        BackorderInput,
         InventoryActivities,
         PriceInput,
         ReserveInput,
         ReserveResult,
+        ShipInput,
     )
     from activities.logistics import (
         CARRIER_REFUSED,
@@ -28,10 +31,14 @@ with workflow.unsafe.imports_passed_through():
         AuthorizeInput,
         CaptureInput,
         PaymentActivities,
+        RefundInput,
         VoidInput,
     )
     from activities.records import RecordActivities, SaveViewInput
+    from activities.risk import RiskActivities, RiskInput
+    from models.notifications import STAFF, Notification, render, render_alert
     from models.order import (
+        AlertRecord,
         HistoryEntry,
         LineInput,
         OrderLine,
@@ -55,6 +62,8 @@ REMOTE = timedelta(seconds=30)
 # Carrier events that mean the parcel has left the warehouse.
 SHIPPED_EVENTS = {"PICKED_UP", "IN_TRANSIT", "OUT_FOR_DELIVERY"}
 EXCEPTION_EVENTS = {"DELIVERY_FAILED", "LOST", "DAMAGED", "ADDRESS_PROBLEM"}
+# Exceptions the carrier resolves itself (it tries again); the others wait for staff.
+SELF_HEALING = {"DELIVERY_FAILED"}
 
 
 def _refusal(exc: EditRefused) -> ApplicationError:
@@ -82,25 +91,47 @@ class OrderWorkflow:
         self._events: list[c.CarrierEvent] = []
         self._seen_events: set[str] = set()
         self._history: list[HistoryEntry] = []
+        self._alerts: list[AlertRecord] = []
+        self._outgoing: list[Notification] = []
+        self._sent_kinds: dict[str, int] = {}
         self._saved_seq = 0
         self._dirty_customer = True
         self._view: OrderView | None = None
+        self._v2 = False
+        self._stock_held = False
+        self._stock_signal = False
+        self._backordered = False
+        self._review: c.ReviewDecision | None = None
+        self._paid = False
+        self._new_method = False
 
     # ---- queries, updates and signals -------------------------------------------------
+    # Each edit is one coroutine raising EditRefused; the update returns the refusal to the
+    # caller, the signal keeps it in the history only. Both run exactly the same rules.
 
     @workflow.query(name=c.QUERY_VIEW)
     def view(self) -> OrderView:
         """The order as it stands now, with its full history."""
         return self._current_view(with_history=True)
 
-    @workflow.update(name=c.UPDATE_MODIFY)
-    async def modify_order(self, req: c.ModifyRequest) -> OrderView:
-        """Change address, contact or lines; refused with the rule that forbids it."""
+    async def _as_update(self, edit: Awaitable[None]) -> OrderView:
         try:
-            await self._modify(req)
+            await edit
         except EditRefused as exc:
             raise _refusal(exc) from None
         return self._current_view(with_history=True)
+
+    @staticmethod
+    async def _as_signal(edit: Awaitable[None]) -> None:
+        try:
+            await edit
+        except EditRefused:
+            pass
+
+    @workflow.update(name=c.UPDATE_MODIFY)
+    async def modify_order(self, req: c.ModifyRequest) -> OrderView:
+        """Change address, contact or lines; refused with the rule that forbids it."""
+        return await self._as_update(self._modify(req))
 
     @modify_order.validator
     def _validate_modify(self, req: c.ModifyRequest) -> None:
@@ -112,28 +143,61 @@ class OrderWorkflow:
     @workflow.update(name=c.UPDATE_CANCEL)
     async def cancel_order(self, req: c.CancelRequest) -> OrderView:
         """Cancel and compensate; refused once the parcel has shipped."""
-        try:
-            await self._cancel(req)
-        except EditRefused as exc:
-            raise _refusal(exc) from None
-        return self._current_view(with_history=True)
+        return await self._as_update(self._cancel(req))
+
+    @workflow.update(name=c.UPDATE_REVIEW)
+    async def review_order(self, req: c.ReviewDecision) -> OrderView:
+        """Staff approve or reject an order held for review."""
+        return await self._as_update(self._decide_review(req))
+
+    @workflow.update(name=c.UPDATE_PAYMENT)
+    async def record_payment(self, req: c.PaymentReceived) -> OrderView:
+        """Money for a pay-later order arrived."""
+        return await self._as_update(self._receive_payment(req))
+
+    @workflow.update(name=c.UPDATE_PAYMENT_METHOD)
+    async def change_payment_method(self, req: c.PaymentMethodChange) -> OrderView:
+        """A new card or wallet after a decline."""
+        return await self._as_update(self._change_method(req))
+
+    @workflow.update(name=c.UPDATE_EXCEPTION_ACTION)
+    async def resolve_exception(self, req: c.ExceptionAction) -> OrderView:
+        """Staff reship, refund, or contact the customer about a carrier exception."""
+        return await self._as_update(self._act_on_exception(req))
 
     @workflow.signal(name=c.SIGNAL_MODIFY)
     async def modify_signal(self, req: c.ModifyRequest) -> None:
         """The same edit as the update, for the CLI and the UI; a refusal lands in the history."""
         try:
             self._validate_modify(req)
-            await self._modify(req)
-        except (EditRefused, ValueError):
-            pass
+        except ValueError:
+            return
+        await self._as_signal(self._modify(req))
 
     @workflow.signal(name=c.SIGNAL_CANCEL)
     async def cancel_signal(self, req: c.CancelRequest) -> None:
         """The same cancel as the update, for the CLI and the UI."""
-        try:
-            await self._cancel(req)
-        except EditRefused:
-            pass
+        await self._as_signal(self._cancel(req))
+
+    @workflow.signal(name=c.SIGNAL_REVIEW)
+    async def review_signal(self, req: c.ReviewDecision) -> None:
+        """The same review decision as the update."""
+        await self._as_signal(self._decide_review(req))
+
+    @workflow.signal(name=c.SIGNAL_PAYMENT)
+    async def payment_signal(self, req: c.PaymentReceived) -> None:
+        """The same payment notice as the update (e.g. from a bank or gateway webhook)."""
+        await self._as_signal(self._receive_payment(req))
+
+    @workflow.signal(name=c.SIGNAL_PAYMENT_METHOD)
+    async def payment_method_signal(self, req: c.PaymentMethodChange) -> None:
+        """The same payment method change as the update."""
+        await self._as_signal(self._change_method(req))
+
+    @workflow.signal(name=c.SIGNAL_EXCEPTION_ACTION)
+    async def exception_signal(self, req: c.ExceptionAction) -> None:
+        """The same exception action as the update."""
+        await self._as_signal(self._act_on_exception(req))
 
     @workflow.signal(name=c.SIGNAL_CARRIER_EVENT)
     def carrier_event(self, event: c.CarrierEvent) -> None:
@@ -141,6 +205,11 @@ class OrderWorkflow:
         if event.event_id not in self._seen_events:
             self._seen_events.add(event.event_id)
             self._events.append(event)
+
+    @workflow.signal(name=c.SIGNAL_STOCK_ALLOCATED)
+    def stock_allocated(self) -> None:
+        """A restock reserved this backordered order's units."""
+        self._stock_signal = True
 
     # ---- the main path ----------------------------------------------------------------
 
@@ -156,6 +225,7 @@ class OrderWorkflow:
             channel=inp.channel,
             channel_order_id=inp.channel_order_id,
             ship_to=inp.ship_to,
+            bill_to=inp.bill_to,
             payment_method=inp.payment.method,
             lines=inp.priced.lines,
             totals=inp.priced.totals,
@@ -168,8 +238,16 @@ class OrderWorkflow:
         self._booking_count = 0
         self._note("placed", inp.actor or f"customer:{inp.customer.id}", self._summary())
 
-        async with self._lock:
-            await self._confirm()
+        # Orders placed before review, backorders, pay-later and notifications replay the
+        # first version of the path; every new order takes the second.
+        self._v2 = workflow.patched(c.PATCH_LIFECYCLE_V2)
+        if self._v2:
+            if inp.policy.sla_seconds:
+                self._sla_watch = asyncio.create_task(self._watch_sla())
+            await self._admit()
+        else:
+            async with self._lock:
+                await self._confirm_v1()
         await self._flush()
 
         if inp.policy.warehouse_release_seconds > 0 and not self._closed:
@@ -195,14 +273,10 @@ class OrderWorkflow:
         await self._flush()
         return self._current_view(with_history=True)
 
-    async def _confirm(self) -> None:
+    async def _confirm_v1(self) -> None:
         reserve = await self._reserve(self._wanted(self.view_.lines))
         if not reserve.ok:
-            detail = ", ".join(
-                f"{s['sku']}: wanted {s['wanted']}, available {s['available']}"
-                for s in reserve.shortages
-            )
-            self._set_status(S.FAILED, "system", f"out of stock: {detail}")
+            self._set_status(S.FAILED, "system", f"out of stock: {self._shortage_text(reserve)}")
             return
         self.view_.warehouse = reserve.warehouse_id
         self._note("stock_reserved", "system", f"warehouse {reserve.warehouse_id}")
@@ -216,6 +290,171 @@ class OrderWorkflow:
             return
         self._set_status(S.CONFIRMED, "system", "stock reserved and payment authorized")
 
+    async def _admit(self) -> None:
+        """Stock, review, backorder and payment, each waiting as long as its policy allows."""
+        v = self.view_
+        async with self._lock:
+            reserve = await self._reserve(self._wanted(v.lines))
+            self._hold(reserve)
+            reasons: list[str] = await workflow.execute_local_activity_method(
+                RiskActivities.assess,
+                RiskInput(
+                    order_id=v.order_id,
+                    customer_id=v.customer.id,
+                    total=v.totals.total,
+                    ship_country=v.ship_to.country,
+                    bill_country=v.bill_to.country if v.bill_to else None,
+                ),
+                start_to_close_timeout=LOCAL,
+            )
+            if reasons:
+                v.review_reasons = reasons
+                self._set_status(S.PENDING_REVIEW, "risk rules", "; ".join(reasons))
+                self._alert("review_needed", "warning", "held for review: " + "; ".join(reasons))
+        if reasons and not await self._await_review():
+            return
+        if not self._stock_held and not self._closed and not await self._await_stock():
+            return
+        if self._closed or not await self._take_payment():
+            return
+        async with self._lock:
+            if not self._closed:
+                self._set_status(S.CONFIRMED, "system", "stock reserved and payment in place")
+                self._notify("confirmed")
+
+    def _hold(self, reserve: ReserveResult) -> None:
+        if reserve.ok:
+            self._stock_held = True
+            self.view_.warehouse = reserve.warehouse_id
+            self._note("stock_reserved", "system", f"warehouse {reserve.warehouse_id}")
+        self._shortfall = reserve
+
+    async def _await_review(self) -> bool:
+        policy = self._inp.policy
+        await self._flush()
+        decided = await self._wait_for(
+            lambda: self._review is not None, policy.review_escalate_seconds
+        )
+        if not decided and not self._closed:
+            async with self._lock:
+                self._alert(
+                    "review_overdue",
+                    "critical",
+                    f"not reviewed within {policy.review_escalate_seconds:.0f} s",
+                )
+            await self._flush()
+            await self._wait_for(
+                lambda: self._review is not None,
+                max(0.0, policy.review_timeout_seconds - policy.review_escalate_seconds),
+            )
+        async with self._lock:
+            if self._closed:
+                return False
+            review = self._review or c.ReviewDecision(
+                decision="reject", note="not reviewed in time", actor="system"
+            )
+            self._resolve_alerts({"review_needed", "review_overdue"})
+            if review.decision == "reject":
+                await self._close(S.CANCELLED, review.actor, f"rejected in review: {review.note}")
+                return False
+            self._note("review_approved", review.actor, review.note)
+        return True
+
+    async def _await_stock(self) -> bool:
+        policy = self._inp.policy
+        v = self.view_
+        async with self._lock:
+            if self._closed:
+                return False
+            self._backordered = True
+            await workflow.execute_local_activity_method(
+                InventoryActivities.backorder,
+                BackorderInput(
+                    order_id=v.order_id, lines=self._wanted(v.lines), ship_country=v.ship_to.country
+                ),
+                start_to_close_timeout=LOCAL,
+            )
+            detail = self._shortage_text(self._shortfall)
+            self._set_status(S.BACKORDERED, "system", f"waiting for stock: {detail}")
+            self._notify("backorder_delay", detail)
+        await self._flush()
+        deadline = workflow.now() + timedelta(seconds=policy.backorder_timeout_seconds)
+        while not self._closed and not self._stock_held:
+            left = (deadline - workflow.now()).total_seconds()
+            if left <= 0:
+                break
+            await self._wait_for(
+                lambda: self._stock_signal or self._stock_held,
+                min(policy.backorder_recheck_seconds, left),
+            )
+            async with self._lock:
+                self._stock_signal = False
+                if self._closed or self._stock_held:
+                    break
+                # Declarative: a restock that already reserved for us makes this a no-op.
+                reserve = await self._reserve(self._wanted(v.lines))
+                self._hold(reserve)
+        async with self._lock:
+            if self._closed:
+                return False
+            await self._close_backorder()
+            if not self._stock_held:
+                await self._close(S.CANCELLED, "system", "backorder not filled in time")
+                return False
+        return True
+
+    async def _take_payment(self) -> bool:
+        v = self.view_
+        policy = self._inp.policy
+        if v.payment_method.pays_later:
+            async with self._lock:
+                self._set_status(
+                    S.AWAITING_PAYMENT, "system", f"waiting for {v.payment_method.value} payment"
+                )
+                self._notify("awaiting_payment")
+            await self._flush()
+            await self._wait_for(lambda: self._paid, policy.payment_timeout_seconds)
+            async with self._lock:
+                if self._closed:
+                    return False
+                if not self._paid:
+                    await self._close(S.CANCELLED, "system", "not paid in time")
+                    return False
+            return True
+
+        deadline = None
+        while True:
+            async with self._lock:
+                if self._closed:
+                    return False
+                try:
+                    await self._authorize(v.totals.total)
+                    return True
+                except ActivityError as exc:
+                    if _error_type(exc) != DECLINED:
+                        raise
+                    reason = _error_message(exc)
+                if deadline is None:
+                    deadline = workflow.now() + timedelta(seconds=policy.new_payment_method_seconds)
+                self._new_method = False
+                self._set_status(
+                    S.AWAITING_PAYMENT,
+                    "gateway",
+                    f"payment declined: {reason}; waiting for a new payment method",
+                )
+                self._notify("payment_problem", reason)
+            await self._flush()
+            left = (deadline - workflow.now()).total_seconds()
+            await self._wait_for(lambda: self._new_method, left)
+            async with self._lock:
+                if self._closed:
+                    return False
+                if not self._new_method:
+                    await self._close(
+                        S.FAILED, "system", f"payment declined: {reason}; no new payment method"
+                    )
+                    return False
+
     async def _pick_pack_book(self) -> None:
         v = self.view_
         self._set_status(S.PICKING, "system", f"pick ticket sent to warehouse {v.warehouse}")
@@ -228,13 +467,9 @@ class OrderWorkflow:
             if _error_type(exc) != CARRIER_REFUSED:
                 raise
             # Nothing will ship: undo what confirmation did, so no stock or money stays held.
-            payment = self._active_payment()
-            if payment is not None:
-                await self._void(payment)
-            await self._reserve({})
-            self._set_status(S.FAILED, "carrier", f"shipment refused: {_error_message(exc)}")
+            await self._close(S.FAILED, "carrier", f"shipment refused: {_error_message(exc)}")
 
-    async def _book(self) -> None:
+    async def _book(self, batch: int = 1) -> None:
         v = self.view_
         self._booking_count += 1
         booking = await workflow.execute_activity_method(
@@ -254,6 +489,7 @@ class OrderWorkflow:
                 tracking_number=booking.tracking_number,
                 warehouse=v.warehouse,
                 status="booked",
+                batch=batch,
             )
         )
         self._note("shipment_booked", "system", f"tracking {booking.tracking_number}")
@@ -267,19 +503,44 @@ class OrderWorkflow:
         shipment.status = ev.type.lower()
         shipment.events.append(ev.type)
         detail = f"{ev.type} {shipment.tracking_number} {ev.detail}".strip()
-        if self._status == S.PACKED and ev.type in SHIPPED_EVENTS | {"DELIVERED"}:
+        left = ev.type in SHIPPED_EVENTS | {"DELIVERED"}
+        if left and shipment.batch > 1 and not shipment.left_warehouse:
+            # A reshipment: its own units leave stock; the payment was captured already.
+            await workflow.execute_local_activity_method(
+                InventoryActivities.ship_batch,
+                ShipInput(order_id=v.order_id, batch=shipment.batch),
+                start_to_close_timeout=LOCAL,
+            )
+            shipment.left_warehouse = True
+            self._note("reshipment_left", "carrier", detail)
+        elif self._status == S.PACKED and left:
             # The parcel left: stock leaves the books and the payment is captured, once.
             await workflow.execute_local_activity_method(
                 InventoryActivities.ship, v.order_id, start_to_close_timeout=LOCAL
             )
             await self._capture()
+            shipment.left_warehouse = True
             self._set_status(S.SHIPPED, "carrier", detail)
+            self._notify("shipped")
         if ev.type == "DELIVERED":
+            v.open_exception = ""
+            self._resolve_alerts({"carrier_exception"})
             self._set_status(S.DELIVERED, "carrier", detail)
+            self._notify("delivered")
         elif ev.type in EXCEPTION_EVENTS:
             self._note("carrier_exception", "carrier", detail)
+            if self._v2:
+                self._on_exception(ev.type, detail)
         elif self._status != S.SHIPPED or ev.type != "PICKED_UP":
             self._note("tracking", "carrier", detail)
+
+    def _on_exception(self, kind: str, detail: str) -> None:
+        if kind in SELF_HEALING:
+            self._alert("delivery_attempt_failed", "info", detail)
+            return
+        self.view_.open_exception = detail
+        self._alert("carrier_exception", "critical", f"{detail}: reship, refund or contact")
+        self._notify("delivery_issue", kind.lower().replace("_", " "))
 
     # ---- edits ------------------------------------------------------------------------
 
@@ -341,14 +602,21 @@ class OrderWorkflow:
             raise EditRefused("lines_invalid", _error_message(exc)) from None
         old_wanted = self._wanted(v.lines)
         reserve = await self._reserve(self._wanted(priced.lines), country)
-        if not reserve.ok:
+        if not reserve.ok and not (self._v2 and self._status == S.BACKORDERED):
             raise EditRefused(
                 "insufficient_stock",
                 "not enough stock for the new lines: "
                 + ", ".join(f"{s['sku']} available {s['available']}" for s in reserve.shortages),
             )
         authorized = self._active_payment()
-        if authorized is None or priced.totals.total > authorized.amount:
+        # Before payment was taken there is nothing to adjust; v1 orders always had one.
+        needs_auth = not self._v2 or self._status not in (
+            S.PLACED,
+            S.PENDING_REVIEW,
+            S.BACKORDERED,
+            S.AWAITING_PAYMENT,
+        )
+        if needs_auth and (authorized is None or priced.totals.total > authorized.amount):
             try:
                 await self._authorize(priced.totals.total)
             except ActivityError as exc:
@@ -364,6 +632,16 @@ class OrderWorkflow:
         v.lines = priced.lines
         v.totals = priced.totals
         v.promotion = priced.promotion
+        if self._v2 and self._status == S.BACKORDERED:
+            self._hold(reserve)
+            if not reserve.ok:
+                await workflow.execute_local_activity_method(
+                    InventoryActivities.backorder,
+                    BackorderInput(
+                        order_id=v.order_id, lines=self._wanted(v.lines), ship_country=country
+                    ),
+                    start_to_close_timeout=LOCAL,
+                )
         workflow.upsert_search_attributes(
             [
                 c.SA_SKUS.value_set([ln.sku for ln in v.lines]),
@@ -379,23 +657,43 @@ class OrderWorkflow:
 
     async def _cancel(self, req: c.CancelRequest) -> None:
         async with self._lock:
-            v = self.view_
             try:
-                check_cancellable(v.status)
-                # Compensate in reverse order of the steps taken: parcel, payment, stock.
-                for s in v.shipments:
-                    if s.status == "booked":
-                        await self._cancel_shipment(s)
+                check_cancellable(self.view_.status)
+                await self._close(S.CANCELLED, req.actor, req.reason or "cancelled")
             except EditRefused as exc:
                 self._note("cancel_refused", req.actor, f"{exc.rule}: {exc.message}")
                 await self._flush()
                 raise
-            payment = self._active_payment()
-            if payment is not None:
-                await self._void(payment)
-            await self._reserve({})
-            self._set_status(S.CANCELLED, req.actor, req.reason or "cancelled")
             await self._flush()
+
+    async def _close(self, status: OrderStatus, actor: str, reason: str) -> None:
+        """End the order, compensating in reverse order of the steps taken: parcel, payment,
+        stock. A parcel the carrier already took refuses, and then nothing is undone."""
+        v = self.view_
+        for s in v.shipments:
+            if s.status == "booked":
+                await self._cancel_shipment(s)
+        payment = self._active_payment()
+        if payment is not None:
+            await self._void(payment)
+        await self._reserve({})
+        if self._backordered:
+            await self._close_backorder()
+        for p in v.payments:
+            if p.status == "paid":
+                # Paid outside the gateway: staff send the money back the same way.
+                p.status = "refund_due"
+                self._alert("refund_due", "warning", f"refund {p.amount} {p.currency} by hand")
+        self._set_status(status, actor, reason)
+        if self._v2:
+            self._resolve_alerts({a.kind for a in self._alerts if a.kind != "refund_due"})
+            self._notify("cancelled", reason)
+
+    async def _close_backorder(self) -> None:
+        self._backordered = False
+        await workflow.execute_local_activity_method(
+            InventoryActivities.close_backorder, self.view_.order_id, start_to_close_timeout=LOCAL
+        )
 
     async def _cancel_shipment(self, s: ShipmentRecord) -> None:
         try:
@@ -419,15 +717,130 @@ class OrderWorkflow:
         s.status = "cancelled"
         self._note("shipment_cancelled", "system", f"tracking {s.tracking_number}")
 
+    async def _decide_review(self, req: c.ReviewDecision) -> None:
+        async with self._lock:
+            if self._status != S.PENDING_REVIEW or self._review is not None:
+                refusal = EditRefused(
+                    "not_pending_review", f"the order is {self._status}, not waiting for review"
+                )
+                self._note("review_refused", req.actor, refusal.message)
+                await self._flush()
+                raise refusal
+            self._review = req
+            self._note(f"review_{req.decision}", req.actor, req.note)
+
+    async def _receive_payment(self, req: c.PaymentReceived) -> None:
+        async with self._lock:
+            v = self.view_
+            try:
+                if self._status != S.AWAITING_PAYMENT or not v.payment_method.pays_later:
+                    raise EditRefused(
+                        "not_awaiting_payment",
+                        f"the order is {self._status} and paid by {v.payment_method.value}",
+                    )
+                if req.amount != v.totals.total:
+                    raise EditRefused(
+                        "amount_mismatch",
+                        f"the order total is {v.totals.total} {v.totals.currency}, "
+                        f"not {req.amount}",
+                    )
+            except EditRefused as exc:
+                self._note("payment_refused", req.actor, exc.message)
+                await self._flush()
+                raise
+            v.payments.append(
+                PaymentRecord(
+                    authorization_id=f"{v.payment_method.value}:{req.reference or v.order_id}",
+                    amount=req.amount,
+                    currency=v.totals.currency,
+                    status="paid",
+                    captured=req.amount,
+                )
+            )
+            self._paid = True
+            self._note("payment_received", req.actor, f"{req.amount} ref {req.reference}")
+
+    async def _change_method(self, req: c.PaymentMethodChange) -> None:
+        async with self._lock:
+            v = self.view_
+            if self._status != S.AWAITING_PAYMENT or v.payment_method.pays_later:
+                refusal = EditRefused(
+                    "not_waiting_for_payment_method",
+                    f"the order is {self._status}; a new payment method is not needed",
+                )
+                self._note("payment_method_refused", req.actor, refusal.message)
+                await self._flush()
+                raise refusal
+            self._token = req.token
+            v.payment_method = req.method
+            self._new_method = True
+            self._note("payment_method_changed", req.actor, req.method.value)
+
+    async def _act_on_exception(self, req: c.ExceptionAction) -> None:
+        async with self._lock:
+            v = self.view_
+            try:
+                if not v.open_exception:
+                    raise EditRefused("no_open_exception", "the order has no open delivery problem")
+                if req.action == "reship":
+                    await self._reship()
+                elif req.action == "refund":
+                    await self._refund_all(req.actor, req.note or "delivery problem")
+                else:
+                    self._notify("delivery_issue", req.note or "we will contact you")
+            except EditRefused as exc:
+                self._note("exception_action_refused", req.actor, exc.message)
+                await self._flush()
+                raise
+            self._note(f"exception_{req.action}", req.actor, req.note)
+            if req.action != "contact_customer":
+                v.open_exception = ""
+                self._resolve_alerts({"carrier_exception"})
+            await self._flush()
+
+    async def _reship(self) -> None:
+        v = self.view_
+        batch = max((s.batch for s in v.shipments), default=1) + 1
+        reserve = await self._reserve(self._wanted(v.lines), batch=batch)
+        if not reserve.ok:
+            raise EditRefused(
+                "insufficient_stock", f"cannot reship: {self._shortage_text(reserve)}"
+            )
+        await self._book(batch)
+
+    async def _refund_all(self, actor: str, reason: str) -> None:
+        v = self.view_
+        refunded = Decimal("0.00")
+        for p in v.payments:
+            if p.status == "captured" and p.captured > 0:
+                await workflow.execute_activity_method(
+                    PaymentActivities.refund,
+                    RefundInput(
+                        order_id=v.order_id,
+                        idempotency_key=f"{v.order_id}:refund:{p.authorization_id}",
+                        authorization_id=p.authorization_id,
+                        amount=p.captured,
+                    ),
+                    start_to_close_timeout=REMOTE,
+                    retry_policy=self._remote_retry(),
+                )
+                p.status = "refunded"
+                refunded += p.captured
+        self._set_status(S.REFUNDED, actor, f"refunded {refunded}: {reason}")
+        self._notify("refunded", f"{refunded} {v.totals.currency}")
+
     # ---- activities with their idempotency keys ---------------------------------------
 
-    async def _reserve(self, wanted: dict[str, int], country: str | None = None) -> ReserveResult:
+    async def _reserve(
+        self, wanted: dict[str, int], country: str | None = None, batch: int = 1
+    ) -> ReserveResult:
         return await workflow.execute_local_activity_method(
             InventoryActivities.reserve,
             ReserveInput(
                 order_id=self.view_.order_id,
                 lines=wanted,
                 ship_country=country or self.view_.ship_to.country,
+                batch=batch,
             ),
             start_to_close_timeout=LOCAL,
         )
@@ -501,6 +914,67 @@ class OrderWorkflow:
             maximum_interval=timedelta(seconds=self._inp.policy.retry_max_interval_seconds),
         )
 
+    # ---- SLA, alerts and notifications ------------------------------------------------
+
+    async def _watch_sla(self) -> None:
+        """Alert staff once whenever the order sits in one status longer than its SLA."""
+        while not self._closed:
+            await self._watch_status(self._status)
+
+    async def _watch_status(self, status: OrderStatus) -> None:
+        limit = self._inp.policy.sla_seconds.get(status.value)
+        if limit is not None:
+            moved = await self._wait_for(lambda: self._status != status, limit)
+            if moved or self._closed:
+                return
+            self._alert(
+                "sla_breached", "warning", f"the order has been {status} for over {limit:.0f} s"
+            )
+            await self._flush()
+        await workflow.wait_condition(lambda: self._status != status or self._closed)
+
+    def _alert(self, kind: str, severity: str, message: str) -> None:
+        v = self.view_
+        self._alerts.append(
+            AlertRecord(
+                seq=len(self._alerts) + 1,
+                at=workflow.now(),
+                kind=kind,
+                severity=severity,
+                message=message,
+            )
+        )
+        self._note(f"alert:{kind}", "system", message)
+        if self._v2:
+            subject, text = render_alert(kind, v, message)
+            self._queue_mail(f"alert-{kind}", STAFF, subject, text)
+
+    def _resolve_alerts(self, kinds: set[str]) -> None:
+        for a in self._alerts:
+            if a.kind in kinds:
+                a.resolved = True
+
+    def _notify(self, kind: str, detail: str = "") -> None:
+        if not self._v2:
+            return
+        subject, text = render(kind, self.view_, detail)
+        self._queue_mail(kind, self.view_.customer.email, subject, text)
+        self._note(f"notified:{kind}", "system", f"to {self.view_.customer.email}")
+
+    def _queue_mail(self, kind: str, to: str, subject: str, text: str) -> None:
+        n = self._sent_kinds.get(kind, 0) + 1
+        self._sent_kinds[kind] = n
+        self._outgoing.append(
+            Notification(
+                key=f"{self.view_.order_id}:{kind}:{n}",
+                order_id=self.view_.order_id,
+                kind=kind,
+                to=to,
+                subject=subject,
+                text=text,
+            )
+        )
+
     # ---- state, history and the read model --------------------------------------------
 
     @property
@@ -514,7 +988,7 @@ class OrderWorkflow:
 
     @property
     def _closed(self) -> bool:
-        return self.view_.status in (S.CANCELLED, S.FAILED, S.COMPLETED)
+        return self.view_.status in (S.CANCELLED, S.FAILED, S.COMPLETED, S.REFUNDED)
 
     def _active_payment(self) -> PaymentRecord | None:
         return next((p for p in self.view_.payments if p.status == "authorized"), None)
@@ -525,6 +999,13 @@ class OrderWorkflow:
     @staticmethod
     def _wanted(lines: list[OrderLine]) -> dict[str, int]:
         return {ln.sku: ln.quantity for ln in lines}
+
+    @staticmethod
+    def _shortage_text(reserve: ReserveResult) -> str:
+        return ", ".join(
+            f"{s['sku']}: wanted {s['wanted']}, available {s['available']}"
+            for s in reserve.shortages
+        )
 
     def _summary(self) -> str:
         v = self.view_
@@ -540,6 +1021,17 @@ class OrderWorkflow:
             await workflow.wait_condition(lambda: self._closed, timeout=timedelta(seconds=seconds))
         except TimeoutError:
             pass
+
+    async def _wait_for(self, condition: Callable[[], bool], seconds: float) -> bool:
+        """Wait until `condition` holds, the order closes, or `seconds` pass; is it met?"""
+        if seconds > 0 and not condition():
+            try:
+                await workflow.wait_condition(
+                    lambda: condition() or self._closed, timeout=timedelta(seconds=seconds)
+                )
+            except TimeoutError:
+                pass
+        return condition()
 
     def _note(self, kind: str, actor: str, detail: str = "") -> None:
         v = self.view_
@@ -569,19 +1061,30 @@ class OrderWorkflow:
     def _current_view(self, with_history: bool) -> OrderView:
         view = self.view_.model_copy(deep=True)
         view.history = list(self._history) if with_history else []
+        view.alerts = list(self._alerts)
         return view
 
     async def _flush(self) -> None:
-        """Write the view and the history entries not yet written, in one local activity."""
+        """Write the view, new history entries, alerts and emails in one local activity."""
         if self._saved_seq == len(self._history):
             return
         seq = len(self._history)
-        view = self.view_.model_copy(deep=True)
+        view = self._current_view(with_history=False)
         view.history = self._history[self._saved_seq :]
+        outgoing = list(self._outgoing)
         await workflow.execute_local_activity_method(
             RecordActivities.save_view,
-            SaveViewInput(view=view, seq=seq, new_customer_details=self._dirty_customer),
+            SaveViewInput(
+                view=view,
+                seq=seq,
+                new_customer_details=self._dirty_customer,
+                notifications=outgoing,
+                alerts=list(self._alerts),
+            ),
             start_to_close_timeout=LOCAL,
         )
-        self._saved_seq = seq
+        self._saved_seq = max(self._saved_seq, seq)
+        # Flushes may overlap (a handler and the main path): drop exactly what this one wrote.
+        written = {n.key for n in outgoing}
+        self._outgoing = [n for n in self._outgoing if n.key not in written]
         self._dirty_customer = False

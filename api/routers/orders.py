@@ -13,7 +13,15 @@ from api import order_calls
 from api.deps import ActorDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.intake import create_order, initial_view
-from api.schemas import OrderCancel, OrderCreate, OrderModify
+from api.schemas import (
+    ExceptionActionBody,
+    OrderCancel,
+    OrderCreate,
+    OrderModify,
+    PaymentBody,
+    PaymentMethodBody,
+    ReviewBody,
+)
 from models import orders_repo
 from models.order import Channel, OrderView
 from models.status import CLOSED, OrderStatus
@@ -142,3 +150,51 @@ async def cancel_order(
     await _ensure_known(session, order_id)
     req = c.CancelRequest(reason=body.reason, actor=actor)
     return await order_calls.run_update(client, order_id, c.UPDATE_CANCEL, req)
+
+
+@router.post("/orders/{order_id}/review", response_model=OrderView)
+async def review_order(
+    order_id: str, body: ReviewBody, session: SessionDep, client: TemporalDep, actor: ActorDep
+) -> OrderView:
+    """Staff approve or reject an order held for review."""
+    await _ensure_known(session, order_id)
+    req = c.ReviewDecision(decision=body.decision, note=body.note, actor=actor)
+    return await order_calls.run_update(client, order_id, c.UPDATE_REVIEW, req)
+
+
+@router.post("/orders/{order_id}/payments", response_model=OrderView)
+async def post_payment(
+    order_id: str, body: PaymentBody, session: SessionDep, client: TemporalDep, actor: ActorDep
+) -> OrderView:
+    """Record money received for a pay-later order (bank transfer, invoice)."""
+    await _ensure_known(session, order_id)
+    req = c.PaymentReceived(amount=body.amount, reference=body.reference, actor=actor)
+    return await order_calls.run_update(client, order_id, c.UPDATE_PAYMENT, req)
+
+
+@router.put("/orders/{order_id}/payment-method", response_model=OrderView)
+async def put_payment_method(
+    order_id: str,
+    body: PaymentMethodBody,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+) -> OrderView:
+    """Send a new card or wallet after a decline."""
+    await _ensure_known(session, order_id)
+    req = c.PaymentMethodChange(method=body.method, token=body.token, actor=actor)
+    return await order_calls.run_update(client, order_id, c.UPDATE_PAYMENT_METHOD, req)
+
+
+@router.post("/orders/{order_id}/exception-actions", response_model=OrderView)
+async def post_exception_action(
+    order_id: str,
+    body: ExceptionActionBody,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+) -> OrderView:
+    """Reship, refund, or contact the customer about a carrier exception."""
+    await _ensure_known(session, order_id)
+    req = c.ExceptionAction(action=body.action, note=body.note, actor=actor)
+    return await order_calls.run_update(client, order_id, c.UPDATE_EXCEPTION_ACTION, req)

@@ -134,6 +134,11 @@ def base_settings(
         webhook_secret=WEBHOOK_SECRET,
         after_sales_window_seconds=1.0,
         retry_max_interval_seconds=0.5,
+        # Tests place many orders for one customer; the review tests lower these themselves.
+        review_orders_per_hour=10_000,
+        review_amount_over=Decimal("100000"),
+        review_new_customer_amount_over=Decimal("100000"),
+        sla_seconds={},
     )
 
 

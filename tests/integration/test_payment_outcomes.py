@@ -13,15 +13,34 @@ async def _auths(stack, order_id: str) -> list[dict]:
     return [a for a in ledger["authorizations"] if a["order_id"] == order_id]
 
 
-async def test_decline_fails_the_order_and_releases_stock(make_stack) -> None:
-    stack = await make_stack()
+async def test_decline_then_new_payment_method(make_stack) -> None:
+    stack = await make_stack(warehouse_release_seconds=3600)
+    sku = await stack.add_product({"WH-SHA": 4})
+    order = await place(stack.api, order_body([(sku, 3)], token="tok_decline"))
+    oid = order["order_id"]
+    view = await wait_status(stack.api, oid, "AWAITING_PAYMENT")
+    assert "declined" in view["status_reason"]
+    assert await stack.stock(sku) == {"WH-SHA": (4, 3)}  # held while the customer decides
+
+    r = await stack.api.put(f"/orders/{oid}/payment-method", json={"token": "tok_ok"})
+    assert r.status_code == 200, r.text
+    view = await wait_status(stack.api, oid, "CONFIRMED")
+    assert [p["status"] for p in view["payments"]] == ["authorized"]
+    again = await stack.api.put(f"/orders/{oid}/payment-method", json={"token": "tok_ok"})
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "not_waiting_for_payment_method"
+    await stack.api.post(f"/orders/{oid}/cancel", json={})
+
+
+async def test_decline_without_new_method_fails_and_releases_stock(make_stack) -> None:
+    stack = await make_stack(new_payment_method_seconds=1)
     sku = await stack.add_product({"WH-SHA": 4})
     order = await place(stack.api, order_body([(sku, 3)], token="tok_decline"))
     view = await wait_status(stack.api, order["order_id"], "FAILED")
     assert "declined" in view["status_reason"]
     assert await stack.stock(sku) == {"WH-SHA": (4, 0)}
     assert await _auths(stack, order["order_id"]) == []
-    await stack.save_history(order["order_id"], "order_declined")
+    await stack.save_history(order["order_id"], "order_declined_v2")
 
 
 async def test_flaky_gateway_error_is_retried(make_stack) -> None:
