@@ -6,12 +6,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from models.risk import RiskFacts, RiskThresholds, assess
-from models.tables import Order
+from models.tables import OrderIntake
 
 
 class RiskInput(BaseModel):
@@ -34,13 +34,15 @@ class RiskActivities:
     @activity.defn(name="risk.assess")
     async def assess(self, inp: RiskInput) -> list[str]:
         """The reasons this order needs review; empty when it does not."""
-        others = Order.customer_id == inp.customer_id, Order.order_id != inp.order_id
+        # Intake rows are written when the order is placed, before its workflow records it.
+        others = OrderIntake.customer_id == inp.customer_id, OrderIntake.order_id != inp.order_id
+        orders = func.count(distinct(OrderIntake.order_id))
         async with self.sessions() as session:
-            prior = await session.scalar(select(func.count()).select_from(Order).where(*others))
+            prior = await session.scalar(select(orders).where(*others))
             recent = await session.scalar(
-                select(func.count())
-                .select_from(Order)
-                .where(*others, Order.created_at > func.now() - timedelta(hours=1))
+                select(orders).where(
+                    *others, OrderIntake.created_at > func.now() - timedelta(hours=1)
+                )
             )
         facts = RiskFacts(
             total=inp.total,

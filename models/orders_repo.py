@@ -239,10 +239,15 @@ async def claim_intake(
     workflow_input: dict[str, Any],
 ) -> OrderIntake:
     """Record a create request under its key; when the key is taken, the earlier request wins."""
+    customer = workflow_input.get("customer") or {}
     await session.execute(
         insert(OrderIntake)
         .values(
-            key=key, order_id=order_id, request_hash=request_hash, workflow_input=workflow_input
+            key=key,
+            order_id=order_id,
+            customer_id=customer.get("id"),
+            request_hash=request_hash,
+            workflow_input=workflow_input,
         )
         .on_conflict_do_nothing(index_elements=[OrderIntake.key])
     )

@@ -131,8 +131,11 @@ class OrderIntake(Base):
     """
 
     __tablename__ = "order_intake"
+    __table_args__ = (Index("ix_order_intake_customer", "customer_id", "created_at"),)
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(40), index=True)
+    # Placement attempts per customer, counted by the velocity rule before any workflow ran.
+    customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     workflow_input: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
