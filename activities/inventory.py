@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models import catalog_repo, inventory_repo
+from models import catalog_repo, inventory_repo, returns_repo
 from models.order import LineInput, PricedOrder
 from models.pricing import PricingError, price_order
 
@@ -22,6 +22,12 @@ class ReserveInput(BaseModel):
 class ShipInput(BaseModel):
     order_id: str
     batch: int = 1
+
+
+class ReturnStockInput(BaseModel):
+    return_id: str
+    warehouse_id: str
+    lines: dict[str, int]
 
 
 class BackorderInput(BaseModel):
@@ -82,6 +88,14 @@ class InventoryActivities:
         """Take the order out of the backorder queue."""
         async with self.sessions.begin() as session:
             await inventory_repo.close_backorder(session, order_id)
+
+    @activity.defn(name="inventory.restock_return")
+    async def restock_return(self, inp: ReturnStockInput) -> bool:
+        """Put a return's sellable goods back on hand, once."""
+        async with self.sessions.begin() as session:
+            return await returns_repo.restock_return(
+                session, inp.return_id, inp.warehouse_id, inp.lines
+            )
 
     @activity.defn(name="catalog.price")
     async def price(self, inp: PriceInput) -> PricedOrder:

@@ -6,9 +6,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from models import orders_repo
+from models import orders_repo, returns_repo
 from models.notifications import Notification
 from models.order import AlertRecord, OrderView
+from models.returns import ReturnView
 
 
 class SaveViewInput(BaseModel):
@@ -35,3 +36,9 @@ class RecordActivities:
             await orders_repo.save_view(session, inp.view, inp.seq)
             await orders_repo.save_alerts(session, inp.view.order_id, inp.alerts)
             await orders_repo.enqueue_notifications(session, inp.notifications)
+
+    @activity.defn(name="records.save_return")
+    async def save_return(self, view: ReturnView) -> None:
+        """Store a return's current view."""
+        async with self.sessions.begin() as session:
+            await returns_repo.save_return(session, view)

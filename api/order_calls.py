@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -21,14 +21,16 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from models.order import OrderView
+from models.returns import ReturnView
 from workflows import contract as c
 
 QUERY_TIMEOUT = timedelta(seconds=5)
+T = TypeVar("T")
 UPDATE_TIMEOUT = timedelta(seconds=60)
 
 
 def _handle(client: Client, order_id: str) -> WorkflowHandle[Any, Any]:
-    return client.get_workflow_handle(c.order_workflow_id(order_id))
+    return client.get_workflow_handle(c.workflow_id_for_reference(order_id))
 
 
 async def start_order(client: Client, task_queue: str, inp: c.OrderInput) -> None:
@@ -66,9 +68,18 @@ async def start_order(client: Client, task_queue: str, inp: c.OrderInput) -> Non
 
 async def query_view(client: Client, order_id: str) -> OrderView | None:
     """The running workflow's view, or None when it cannot answer (closed, gone, no worker)."""
+    return await _query(client, order_id, c.QUERY_VIEW, OrderView)
+
+
+async def query_return(client: Client, return_id: str) -> ReturnView | None:
+    """The running return's view, or None when it cannot answer."""
+    return await _query(client, return_id, c.QUERY_RETURN_VIEW, ReturnView)
+
+
+async def _query(client: Client, reference: str, name: str, result: type[T]) -> T | None:
     try:
-        return await _handle(client, order_id).query(
-            c.QUERY_VIEW, result_type=OrderView, rpc_timeout=QUERY_TIMEOUT
+        return await _handle(client, reference).query(
+            name, result_type=result, rpc_timeout=QUERY_TIMEOUT
         )
     except RPCError:
         return None
@@ -78,11 +89,17 @@ def _not_running(exc: RPCError) -> bool:
     return exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
 
 
-async def run_update(client: Client, order_id: str, name: str, arg: Any) -> OrderView:
+async def run_update(
+    client: Client,
+    order_id: str,
+    name: str,
+    arg: Any,
+    result: type[T] = OrderView,  # type: ignore[assignment]
+) -> T:
     """Run a validated update; a refusal becomes 409 with the rule, a bad request 422."""
     try:
         return await _handle(client, order_id).execute_update(
-            name, arg, result_type=OrderView, rpc_timeout=UPDATE_TIMEOUT
+            name, arg, result_type=result, rpc_timeout=UPDATE_TIMEOUT
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -95,7 +112,7 @@ async def run_update(client: Client, order_id: str, name: str, arg: Any) -> Orde
     except RPCError as exc:
         if _not_running(exc):
             raise ApiError(
-                409, "order_closed", "the order is no longer running and cannot change"
+                409, "closed", f"{order_id} is no longer running and cannot change"
             ) from None
         raise
 

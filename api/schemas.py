@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from models.order import Address, Channel, Customer, LineInput, PaymentInput, PaymentMethod
 from workflows.contract import Contact
@@ -27,6 +27,13 @@ class OrderCreate(BaseModel):
     payment: PaymentInput
     promotion_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
     notes: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+    @field_validator("payment")
+    @classmethod
+    def _no_system_methods(cls, payment: PaymentInput) -> PaymentInput:
+        if payment.method == PaymentMethod.EXCHANGE_CREDIT:
+            raise ValueError("exchange credit is only given by an approved return")
+        return payment
 
 
 class OrderModify(BaseModel):
@@ -83,3 +90,32 @@ class RestockBody(BaseModel):
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)
     ]
     quantity: Annotated[int, Field(gt=0, le=1_000_000)]
+
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class ReturnBody(BaseModel):
+    """A return request: which lines, why, and the evidence (a photo or file reference)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lines: Annotated[list[LineInput], Field(min_length=1, max_length=200)]
+    reason: Reason
+    evidence: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    kind: Literal["refund", "exchange"] = "refund"
+    exchange_lines: Annotated[list[LineInput], Field(min_length=1, max_length=200)] | None = None
+
+
+class ReturnDecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class ReturnReceiptBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    condition: Literal["sellable", "damaged"]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""

@@ -34,11 +34,18 @@ class PaymentMethod(StrEnum):
     WALLET = "wallet"
     BANK_TRANSFER = "bank_transfer"
     INVOICE = "invoice"
+    # Paid by goods sent back: only exchange orders, made by the system, use it.
+    EXCHANGE_CREDIT = "exchange_credit"
 
     @property
     def pays_later(self) -> bool:
         """Paid after the order is placed, outside the gateway: no authorization."""
         return self in (PaymentMethod.BANK_TRANSFER, PaymentMethod.INVOICE)
+
+    @property
+    def needs_token(self) -> bool:
+        """Taken through the gateway with a token from its client-side form."""
+        return self in (PaymentMethod.CARD, PaymentMethod.WALLET)
 
 
 class Strict(BaseModel):
@@ -78,7 +85,7 @@ class PaymentInput(Strict):
 
     @model_validator(mode="after")
     def _token_for_gateway_methods(self) -> PaymentInput:
-        if not self.method.pays_later and not self.token:
+        if self.method.needs_token and not self.token:
             raise ValueError(f"a {self.method.value} payment needs a token")
         return self
 

@@ -223,6 +223,13 @@ async def find_intake(session: AsyncSession, key: str) -> OrderIntake | None:
     return await session.get(OrderIntake, key)
 
 
+async def order_known(session: AsyncSession, order_id: str) -> bool:
+    """Was this order placed (through intake) or made by the system (an exchange)?"""
+    if await session.get(Order, order_id) is not None:
+        return True
+    return await find_intake_by_order(session, order_id) is not None
+
+
 async def find_intake_by_order(session: AsyncSession, order_id: str) -> OrderIntake | None:
     """The create request behind an order number: the proof the order exists."""
     rows = await session.execute(

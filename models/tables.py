@@ -253,3 +253,17 @@ class OutboxMessage(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _now()
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Return(Base):
+    """The read model of a return; `restocked` makes putting its goods back happen once."""
+
+    __tablename__ = "returns"
+    return_id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[str] = mapped_column(String(16))
+    view: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    restocked: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -22,6 +22,7 @@ from orderflow.temporal import connect
 from providers.carrier import HttpCarrier
 from providers.payment import HttpPaymentGateway
 from workflows.order import OrderWorkflow
+from workflows.returns import ReturnWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,18 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[OrderWorkflow],
+        workflows=[OrderWorkflow, ReturnWorkflow],
         activities=[
             inventory.reserve,
             inventory.ship,
             inventory.ship_batch,
             inventory.backorder,
             inventory.close_backorder,
+            inventory.restock_return,
             inventory.price,
             risk.assess,
             records.save_view,
+            records.save_return,
             payment.authorize,
             payment.capture,
             payment.void,

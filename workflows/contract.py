@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from temporalio.common import SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey
 
 from models.order import (
     Address,
     Channel,
     Customer,
     LineInput,
+    OrderLine,
     PaymentInput,
     PaymentMethod,
     PricedOrder,
 )
 
 ORDER_WORKFLOW = "OrderWorkflow"
+RETURN_WORKFLOW = "ReturnWorkflow"
 WORKFLOW_ID_PREFIX = "order-"
+RETURN_ID_PREFIX = "return-"
 
 # Signals (usable from the CLI and the UI) and updates (the API's path) run the same rules.
 SIGNAL_MODIFY = "modify"
@@ -37,6 +40,13 @@ SIGNAL_PAYMENT_METHOD = "payment_method"
 UPDATE_PAYMENT_METHOD = "change_payment_method"
 SIGNAL_EXCEPTION_ACTION = "exception_action"
 UPDATE_EXCEPTION_ACTION = "resolve_exception"
+SIGNAL_REQUEST_RETURN = "return_request"
+UPDATE_REQUEST_RETURN = "request_return"
+SIGNAL_RETURN_DECISION = "return_decision"
+UPDATE_RETURN_DECISION = "decide_return"
+SIGNAL_RETURN_RECEIPT = "return_receipt"
+UPDATE_RETURN_RECEIPT = "receive_return"
+QUERY_RETURN_VIEW = "return_view"
 # Sent by the restock route after it reserved stock for a backordered order.
 SIGNAL_STOCK_ALLOCATED = "stock_allocated"
 
@@ -65,6 +75,23 @@ def order_id_from_workflow_id(workflow_id: str) -> str:
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
 
 
+def return_workflow_id(return_id: str) -> str:
+    """The workflow id of a return, derived from its number."""
+    return f"{RETURN_ID_PREFIX}{return_id}"
+
+
+def return_number(order_id: str, n: int) -> str:
+    """The n-th return of an order: RT-20261123-0F3K9Q7A-1."""
+    return f"RT-{order_id.removeprefix('SO-')}-{n}"
+
+
+def workflow_id_for_reference(reference: str) -> str:
+    """The workflow a carrier's shipment reference (an order or a return number) belongs to."""
+    if reference.startswith("RT-"):
+        return return_workflow_id(reference)
+    return order_workflow_id(reference)
+
+
 HOUR = 3600.0
 DAY = 24 * HOUR
 
@@ -81,8 +108,20 @@ class OrderPolicy(BaseModel):
     new_payment_method_seconds: float = DAY
     backorder_timeout_seconds: float = 14 * DAY
     backorder_recheck_seconds: float = HOUR
+    return_decision_seconds: float = 3 * DAY
     # How long an order may sit in a status before staff are alerted; absent means no limit.
     sla_seconds: dict[str, float] = Field(default_factory=dict)
+
+
+def remote_retry(policy: OrderPolicy) -> RetryPolicy:
+    """Retries for calls to third parties: an outage is retried until they are back.
+
+    Business refusals are non-retryable errors raised by the activities themselves.
+    """
+    return RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        maximum_interval=timedelta(seconds=max(0.2, policy.retry_max_interval_seconds)),
+    )
 
 
 class OrderInput(BaseModel):
@@ -101,6 +140,7 @@ class OrderInput(BaseModel):
     notes: str = ""
     created_at: datetime
     actor: str = ""
+    related: list[dict[str, str]] = Field(default_factory=list)
     policy: OrderPolicy = Field(default_factory=OrderPolicy)
 
 
@@ -166,3 +206,59 @@ class ExceptionAction(BaseModel):
     action: Literal["reship", "refund", "contact_customer"]
     note: str = ""
     actor: str = "unknown"
+
+
+class ReturnRequest(BaseModel):
+    """A customer sends lines back, for money or for other goods."""
+
+    lines: list[LineInput]
+    reason: str
+    evidence: str = ""
+    kind: Literal["refund", "exchange"] = "refund"
+    exchange_lines: list[LineInput] | None = None
+    actor: str = "unknown"
+
+
+class ReturnDecision(BaseModel):
+    decision: Literal["approve", "reject"]
+    note: str = ""
+    actor: str = "unknown"
+
+
+class ReturnReceipt(BaseModel):
+    """What the warehouse found in the parcel that came back."""
+
+    condition: Literal["sellable", "damaged"]
+    note: str = ""
+    actor: str = "unknown"
+
+
+class ReturnInput(BaseModel):
+    """Everything a return needs, fixed when the order accepted the request."""
+
+    return_id: str
+    order_id: str
+    customer: Customer
+    ship_to: Address
+    warehouse: str
+    lines: list[OrderLine]
+    refund_amount: Decimal
+    currency: str
+    authorization_id: str | None = None
+    kind: Literal["refund", "exchange"] = "refund"
+    exchange_lines: list[LineInput] | None = None
+    channel: Channel
+    reason: str
+    evidence: str = ""
+    requested_at: datetime
+    actor: str = ""
+    policy: OrderPolicy = Field(default_factory=OrderPolicy)
+
+
+class ReturnResult(BaseModel):
+    """How a return ended, for the order it belongs to."""
+
+    return_id: str
+    status: Literal["rejected", "refunded", "exchanged", "refund_due"]
+    refunded: Decimal = Decimal("0.00")
+    exchange_order_id: str = ""

@@ -43,10 +43,13 @@ with workflow.unsafe.imports_passed_through():
         LineInput,
         OrderLine,
         OrderView,
+        PaymentMethod,
         PaymentRecord,
         PricedOrder,
         ShipmentRecord,
     )
+    from models.pricing import merge_lines
+    from models.returns import check_returnable, refund_amount
     from models.status import (
         EditRefused,
         OrderStatus,
@@ -104,6 +107,12 @@ class OrderWorkflow:
         self._review: c.ReviewDecision | None = None
         self._paid = False
         self._new_method = False
+        self._open_returns: set[str] = set()
+        self._returned: dict[str, int] = {}
+        self._return_asked: dict[str, dict[str, int]] = {}
+        self._return_tasks: list[asyncio.Task[None]] = []
+        self._return_count = 0
+        self._window_closed = False
 
     # ---- queries, updates and signals -------------------------------------------------
     # Each edit is one coroutine raising EditRefused; the update returns the refusal to the
@@ -164,6 +173,16 @@ class OrderWorkflow:
     async def resolve_exception(self, req: c.ExceptionAction) -> OrderView:
         """Staff reship, refund, or contact the customer about a carrier exception."""
         return await self._as_update(self._act_on_exception(req))
+
+    @workflow.update(name=c.UPDATE_REQUEST_RETURN)
+    async def request_return(self, req: c.ReturnRequest) -> OrderView:
+        """Start a return of delivered lines within the after-sales window."""
+        return await self._as_update(self._start_return(req))
+
+    @workflow.signal(name=c.SIGNAL_REQUEST_RETURN)
+    async def return_signal(self, req: c.ReturnRequest) -> None:
+        """The same return request as the update."""
+        await self._as_signal(self._start_return(req))
 
     @workflow.signal(name=c.SIGNAL_MODIFY)
     async def modify_signal(self, req: c.ModifyRequest) -> None:
@@ -231,6 +250,7 @@ class OrderWorkflow:
             totals=inp.priced.totals,
             promotion=inp.priced.promotion,
             notes=inp.notes,
+            related=list(inp.related),
             created_at=inp.created_at,
             updated_at=workflow.now(),
         )
@@ -264,8 +284,11 @@ class OrderWorkflow:
                     await self._on_carrier_event(self._events.pop(0))
             await self._flush()
 
-        if self._status == S.DELIVERED:
+        if self._status in (S.DELIVERED,):
             await self._wait(inp.policy.after_sales_window_seconds)
+            self._window_closed = True
+            # Returns asked for in time are carried to their end before the order closes.
+            await workflow.wait_condition(lambda: not self._open_returns)
             async with self._lock:
                 if self._status == S.DELIVERED:
                     self._set_status(S.COMPLETED, "system", "after-sales window closed")
@@ -296,16 +319,21 @@ class OrderWorkflow:
         async with self._lock:
             reserve = await self._reserve(self._wanted(v.lines))
             self._hold(reserve)
-            reasons: list[str] = await workflow.execute_local_activity_method(
-                RiskActivities.assess,
-                RiskInput(
-                    order_id=v.order_id,
-                    customer_id=v.customer.id,
-                    total=v.totals.total,
-                    ship_country=v.ship_to.country,
-                    bill_country=v.bill_to.country if v.bill_to else None,
-                ),
-                start_to_close_timeout=LOCAL,
+            # An exchange order was made by an approved return: nothing to review.
+            reasons: list[str] = (
+                []
+                if self._exchange
+                else await workflow.execute_local_activity_method(
+                    RiskActivities.assess,
+                    RiskInput(
+                        order_id=v.order_id,
+                        customer_id=v.customer.id,
+                        total=v.totals.total,
+                        ship_country=v.ship_to.country,
+                        bill_country=v.bill_to.country if v.bill_to else None,
+                    ),
+                    start_to_close_timeout=LOCAL,
+                )
             )
             if reasons:
                 v.review_reasons = reasons
@@ -403,9 +431,29 @@ class OrderWorkflow:
                 return False
         return True
 
+    @property
+    def _exchange(self) -> bool:
+        return self.view_.payment_method == PaymentMethod.EXCHANGE_CREDIT
+
     async def _take_payment(self) -> bool:
         v = self.view_
         policy = self._inp.policy
+        if self._exchange:
+            v.payments.append(
+                PaymentRecord(
+                    authorization_id=f"exchange:{v.order_id}",
+                    amount=v.totals.total,
+                    currency=v.totals.currency,
+                    status="paid",
+                    captured=v.totals.total,
+                )
+            )
+            self._note(
+                "paid_by_exchange_credit",
+                "system",
+                next((r["id"] for r in v.related if r["type"] == "return"), ""),
+            )
+            return True
         if v.payment_method.pays_later:
             async with self._lock:
                 self._set_status(
@@ -798,6 +846,100 @@ class OrderWorkflow:
                 self._resolve_alerts({"carrier_exception"})
             await self._flush()
 
+    async def _start_return(self, req: c.ReturnRequest) -> None:
+        async with self._lock:
+            v = self.view_
+            status = S.COMPLETED if self._window_closed else v.status
+            try:
+                check_returnable(status, v.lines, self._returned, req.lines)
+                if req.kind == "exchange" and not req.exchange_lines:
+                    raise EditRefused("exchange_lines_missing", "name the goods wanted instead")
+            except EditRefused as exc:
+                self._note("return_refused", req.actor, f"{exc.rule}: {exc.message}")
+                await self._flush()
+                raise
+            asked = {ln.sku: ln.quantity for ln in merge_lines(req.lines)}
+            for sku, qty in asked.items():
+                self._returned[sku] = self._returned.get(sku, 0) + qty
+            everything = all(self._returned.get(ln.sku, 0) >= ln.quantity for ln in v.lines)
+            returned_lines = [
+                ln.model_copy(update={"quantity": asked[ln.sku]})
+                for ln in v.lines
+                if ln.sku in asked
+            ]
+            self._return_count += 1
+            return_id = c.return_number(v.order_id, self._return_count)
+            self._return_asked[return_id] = asked
+            captured = next((p for p in v.payments if p.status == "captured"), None)
+            inp = c.ReturnInput(
+                return_id=return_id,
+                order_id=v.order_id,
+                customer=v.customer,
+                ship_to=v.ship_to,
+                warehouse=v.warehouse,
+                lines=returned_lines,
+                refund_amount=refund_amount(
+                    v.lines,
+                    v.totals,
+                    [LineInput(sku=k, quantity=q) for k, q in asked.items()],
+                    everything and len(self._open_returns) == 0 and self._return_count == 1,
+                ),
+                currency=v.totals.currency,
+                authorization_id=captured.authorization_id if captured else None,
+                kind=req.kind,
+                exchange_lines=req.exchange_lines,
+                channel=v.channel,
+                reason=req.reason,
+                evidence=req.evidence,
+                requested_at=workflow.now(),
+                actor=req.actor,
+                policy=self._inp.policy,
+            )
+            handle = await workflow.start_child_workflow(
+                c.RETURN_WORKFLOW,
+                inp,
+                id=c.return_workflow_id(return_id),
+                result_type=c.ReturnResult,
+                static_summary=f"{return_id} · return of {v.order_id} · {req.kind}",
+            )
+            self._open_returns.add(return_id)
+            v.related.append({"type": "return", "id": return_id})
+            self._set_status(S.RETURN_REQUESTED, req.actor, f"return {return_id}: {req.reason}")
+            await self._flush()
+        self._return_tasks.append(asyncio.create_task(self._follow_return(return_id, handle)))
+
+    async def _follow_return(self, return_id: str, handle: Awaitable[c.ReturnResult]) -> None:
+        result = await handle
+        async with self._lock:
+            v = self.view_
+            self._open_returns.discard(return_id)
+            if result.status == "rejected":
+                for sku, qty in self._return_asked[return_id].items():
+                    self._returned[sku] = self._returned.get(sku, 0) - qty
+                self._note("return_rejected", "staff", return_id)
+            elif result.status == "exchanged":
+                v.related.append({"type": "exchange", "id": result.exchange_order_id})
+                self._note("return_exchanged", "system", result.exchange_order_id)
+            elif result.status == "refund_due":
+                self._alert("refund_due", "warning", f"return {return_id}: refund by hand")
+            else:
+                for p in v.payments:
+                    if p.status == "captured":
+                        p.status = "partly_refunded"
+                self._notify("refunded", f"{result.refunded} {v.totals.currency}")
+                self._note("return_refunded", "gateway", f"{return_id}: {result.refunded}")
+            if not self._open_returns:
+                fully = all(self._returned.get(ln.sku, 0) >= ln.quantity for ln in v.lines)
+                if result.status == "refunded" and fully:
+                    for p in v.payments:
+                        p.status = "refunded"
+                    self._set_status(S.REFUNDED, "system", "every line returned and refunded")
+                elif any(q > 0 for q in self._returned.values()):
+                    self._set_status(S.RETURNED, "system", f"return {return_id} done")
+                else:
+                    self._set_status(S.DELIVERED, "system", "no open return")
+            await self._flush()
+
     async def _reship(self) -> None:
         v = self.view_
         batch = max((s.batch for s in v.shipments), default=1) + 1
@@ -907,12 +1049,7 @@ class OrderWorkflow:
         self._note("payment_voided", "gateway", f"{payment.amount} {payment.currency}")
 
     def _remote_retry(self) -> RetryPolicy:
-        # Outages are retried until the third party is back; business refusals are
-        # non-retryable ApplicationErrors raised by the activities themselves.
-        return RetryPolicy(
-            initial_interval=timedelta(milliseconds=200),
-            maximum_interval=timedelta(seconds=self._inp.policy.retry_max_interval_seconds),
-        )
+        return c.remote_retry(self._inp.policy)
 
     # ---- SLA, alerts and notifications ------------------------------------------------
 

@@ -20,6 +20,7 @@ from api.schemas import (
     OrderModify,
     PaymentBody,
     PaymentMethodBody,
+    ReturnBody,
     ReviewBody,
 )
 from models import orders_repo
@@ -39,16 +40,20 @@ async def current_view(session: AsyncSession, client: Client, order_id: str) -> 
     if stored is not None and stored.status in CLOSED:
         return stored
     intake = await orders_repo.find_intake_by_order(session, order_id)
-    if intake is None:
-        raise ApiError(404, "order_not_found", f"no order {order_id}")
     # Give the connection back before waiting on Temporal: a slow query must not starve
     # the pool the worker's activities also draw from.
     await session.close()
     live = await order_calls.query_view(client, order_id)
     if live is not None:
         return live
+    if intake is None and stored is None:
+        # Not placed through the API and not recorded yet, nor running: unknown.
+        raise ApiError(404, "order_not_found", f"no order {order_id}")
+    if stored is not None:
+        return stored
     # Accepted but not yet recorded, and the workflow cannot answer this instant.
-    return stored or initial_view(OrderInput.model_validate(intake.workflow_input))
+    assert intake is not None
+    return initial_view(OrderInput.model_validate(intake.workflow_input))
 
 
 @router.post("/orders", status_code=201, response_model=OrderView)
@@ -126,7 +131,7 @@ async def customer_orders(
 
 
 async def _ensure_known(session: AsyncSession, order_id: str) -> None:
-    if await orders_repo.find_intake_by_order(session, order_id) is None:
+    if not await orders_repo.order_known(session, order_id):
         raise ApiError(404, "order_not_found", f"no order {order_id}")
 
 
@@ -198,3 +203,28 @@ async def post_exception_action(
     await _ensure_known(session, order_id)
     req = c.ExceptionAction(action=body.action, note=body.note, actor=actor)
     return await order_calls.run_update(client, order_id, c.UPDATE_EXCEPTION_ACTION, req)
+
+
+@router.post("/orders/{order_id}/returns", response_model=OrderView)
+async def post_return(
+    order_id: str, body: ReturnBody, session: SessionDep, client: TemporalDep, actor: ActorDep
+) -> OrderView:
+    """Ask to return delivered lines, for a refund or an exchange; 409 with the rule if not."""
+    if body.kind == "exchange" and not body.exchange_lines:
+        raise ApiError(422, "exchange_lines_missing", "an exchange names the goods wanted")
+    await _ensure_known(session, order_id)
+    req = c.ReturnRequest(
+        lines=body.lines,
+        reason=body.reason,
+        evidence=body.evidence,
+        kind=body.kind,
+        exchange_lines=body.exchange_lines,
+        actor=actor,
+    )
+    try:
+        return await order_calls.run_update(client, order_id, c.UPDATE_REQUEST_RETURN, req)
+    except ApiError as exc:
+        if exc.code != "closed":
+            raise
+        # The order's workflow ends when its after-sales window does.
+        raise ApiError(409, "outside_return_window", "the after-sales window is closed") from None

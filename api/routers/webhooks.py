@@ -44,8 +44,7 @@ async def carrier_webhook(
         reference = str(data["reference"])
     except (ValidationError, ValueError, KeyError, TypeError) as exc:
         raise ApiError(400, "invalid_event", f"not a tracking event: {exc}") from None
-    delivered = await order_calls.send_signal(
-        client, c.order_id_from_workflow_id(reference), c.SIGNAL_CARRIER_EVENT, payload
-    )
+    # The reference is an order number, or a return number for parcels coming back.
+    delivered = await order_calls.send_signal(client, reference, c.SIGNAL_CARRIER_EVENT, payload)
     # An event for an order that has ended is acknowledged, or the carrier would retry forever.
     return {"status": "accepted" if delivered else "ignored"}

@@ -1,0 +1,63 @@
+"""Returns: read one, decide on it, record what came back (§5)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api import order_calls
+from api.deps import ActorDep, SessionDep, TemporalDep
+from api.errors import ApiError
+from api.schemas import ReturnDecisionBody, ReturnReceiptBody
+from models import returns_repo
+from models.returns import ReturnView
+from workflows import contract as c
+
+router = APIRouter(tags=["returns"])
+DONE = {"REJECTED", "REFUNDED", "EXCHANGED", "REFUND_DUE"}
+
+
+async def _known(session: SessionDep, return_id: str) -> ReturnView:
+    stored = await returns_repo.load_return(session, return_id)
+    if stored is None:
+        raise ApiError(404, "return_not_found", f"no return {return_id}")
+    return stored
+
+
+@router.get("/returns/{return_id}", response_model=ReturnView)
+async def get_return(return_id: str, session: SessionDep, client: TemporalDep) -> ReturnView:
+    """The return from its workflow while it runs, from PostgreSQL once it ended."""
+    stored = await _known(session, return_id)
+    if stored.status in DONE:
+        return stored
+    await session.close()
+    return await order_calls.query_return(client, return_id) or stored
+
+
+@router.post("/returns/{return_id}/decision", response_model=ReturnView)
+async def decide_return(
+    return_id: str,
+    body: ReturnDecisionBody,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+) -> ReturnView:
+    """Staff approve or reject a return."""
+    await _known(session, return_id)
+    req = c.ReturnDecision(decision=body.decision, note=body.note, actor=actor)
+    return await order_calls.run_update(
+        client, return_id, c.UPDATE_RETURN_DECISION, req, ReturnView
+    )
+
+
+@router.post("/returns/{return_id}/receipt", response_model=ReturnView)
+async def receive_return(
+    return_id: str,
+    body: ReturnReceiptBody,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+) -> ReturnView:
+    """The warehouse records what came back: sellable goods are restocked."""
+    await _known(session, return_id)
+    req = c.ReturnReceipt(condition=body.condition, note=body.note, actor=actor)
+    return await order_calls.run_update(client, return_id, c.UPDATE_RETURN_RECEIPT, req, ReturnView)

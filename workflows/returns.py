@@ -1,0 +1,276 @@
+"""ReturnWorkflow: one return of an order, from request to refund or exchange (§5)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.inventory import InventoryActivities, PriceInput, ReturnStockInput
+    from activities.logistics import BookInput, LogisticsActivities
+    from activities.payment import PaymentActivities, RefundInput
+    from activities.records import RecordActivities
+    from models.order import PaymentInput, PaymentMethod, ShipmentRecord
+    from models.order_number import make_order_number
+    from models.returns import ReturnEvent, ReturnView
+    from workflows import contract as c
+
+LOCAL = timedelta(seconds=30)
+REMOTE = timedelta(seconds=30)
+
+
+def _refusal(rule: str, message: str) -> ApplicationError:
+    return ApplicationError(message, {"rule": rule}, type=c.EDIT_REFUSED, non_retryable=True)
+
+
+@workflow.defn(name=c.RETURN_WORKFLOW)
+class ReturnWorkflow:
+    """Waits for staff approval, the parcel back, inspection; then refunds or exchanges."""
+
+    def __init__(self) -> None:
+        self._view: ReturnView | None = None
+        self._decision: c.ReturnDecision | None = None
+        self._receipt: c.ReturnReceipt | None = None
+        self._events: list[c.CarrierEvent] = []
+        self._seen: set[str] = set()
+
+    @workflow.query(name=c.QUERY_RETURN_VIEW)
+    def view(self) -> ReturnView:
+        """The return as it stands now."""
+        return self.view_.model_copy(deep=True)
+
+    @workflow.update(name=c.UPDATE_RETURN_DECISION)
+    async def decide(self, req: c.ReturnDecision) -> ReturnView:
+        """Staff approve or reject the return."""
+        self._take_decision(req)
+        return self.view()
+
+    @decide.validator
+    def _check_decision(self, req: c.ReturnDecision) -> None:
+        if self.view_.status != "REQUESTED" or self._decision is not None:
+            raise _refusal("not_awaiting_decision", f"the return is {self.view_.status}")
+
+    @workflow.signal(name=c.SIGNAL_RETURN_DECISION)
+    def decision_signal(self, req: c.ReturnDecision) -> None:
+        """The same decision as the update."""
+        if self.view_.status == "REQUESTED" and self._decision is None:
+            self._take_decision(req)
+
+    @workflow.update(name=c.UPDATE_RETURN_RECEIPT)
+    async def receive(self, req: c.ReturnReceipt) -> ReturnView:
+        """The warehouse inspected the parcel that came back."""
+        self._take_receipt(req)
+        return self.view()
+
+    @receive.validator
+    def _check_receipt(self, req: c.ReturnReceipt) -> None:
+        if self.view_.status != "RECEIVED" or self._receipt is not None:
+            raise _refusal("not_awaiting_inspection", f"the return is {self.view_.status}")
+
+    @workflow.signal(name=c.SIGNAL_RETURN_RECEIPT)
+    def receipt_signal(self, req: c.ReturnReceipt) -> None:
+        """The same inspection result as the update."""
+        if self.view_.status == "RECEIVED" and self._receipt is None:
+            self._take_receipt(req)
+
+    @workflow.signal(name=c.SIGNAL_CARRIER_EVENT)
+    def carrier_event(self, event: c.CarrierEvent) -> None:
+        """Tracking of the parcel on its way back; duplicates are dropped."""
+        if event.event_id not in self._seen:
+            self._seen.add(event.event_id)
+            self._events.append(event)
+
+    def _take_decision(self, req: c.ReturnDecision) -> None:
+        self._decision = req
+        self._note(f"decision:{req.decision}", req.actor, req.note)
+
+    def _take_receipt(self, req: c.ReturnReceipt) -> None:
+        self._receipt = req
+        self.view_.condition = req.condition
+        self._note(f"inspected:{req.condition}", req.actor, req.note)
+
+    @workflow.run
+    async def run(self, inp: c.ReturnInput) -> c.ReturnResult:
+        """Carry one return to its end and tell the order how it ended."""
+        self._inp = inp
+        self._view = ReturnView(
+            return_id=inp.return_id,
+            order_id=inp.order_id,
+            status="REQUESTED",
+            kind=inp.kind,
+            lines=inp.lines,
+            reason=inp.reason,
+            evidence=inp.evidence,
+            refund_amount=inp.refund_amount,
+            currency=inp.currency,
+            created_at=inp.requested_at,
+            updated_at=workflow.now(),
+        )
+        self._note("requested", inp.actor, inp.reason)
+        await self._save()
+
+        try:
+            await workflow.wait_condition(
+                lambda: self._decision is not None,
+                timeout=timedelta(seconds=inp.policy.return_decision_seconds),
+            )
+        except TimeoutError:
+            self._decision = c.ReturnDecision(
+                decision="reject", note="not decided in time", actor="system"
+            )
+        assert self._decision is not None
+        if self._decision.decision == "reject":
+            await self._set("REJECTED", self._decision.actor, self._decision.note)
+            return c.ReturnResult(return_id=inp.return_id, status="rejected")
+
+        await self._book_pickup()
+        await self._set("APPROVED", self._decision.actor, "return label sent")
+        while self.view_.status != "RECEIVED":
+            await workflow.wait_condition(lambda: bool(self._events))
+            await self._on_event(self._events.pop(0))
+        await workflow.wait_condition(lambda: self._receipt is not None)
+        assert self._receipt is not None
+        if self._receipt.condition == "sellable":
+            await workflow.execute_local_activity_method(
+                InventoryActivities.restock_return,
+                ReturnStockInput(
+                    return_id=inp.return_id,
+                    warehouse_id=inp.warehouse,
+                    lines={ln.sku: ln.quantity for ln in inp.lines},
+                ),
+                start_to_close_timeout=LOCAL,
+            )
+            self._note("restocked", "warehouse", inp.warehouse)
+        else:
+            self._note("written_off", "warehouse", "damaged goods are not put back on sale")
+
+        if inp.kind == "exchange":
+            new_order = await self._start_exchange()
+            self.view_.exchange_order_id = new_order
+            await self._set("EXCHANGED", "system", f"exchange order {new_order}")
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return c.ReturnResult(
+                return_id=inp.return_id, status="exchanged", exchange_order_id=new_order
+            )
+        if inp.authorization_id is None:
+            await self._set("REFUND_DUE", "system", "paid outside the gateway: refund by hand")
+            return c.ReturnResult(return_id=inp.return_id, status="refund_due")
+        await workflow.execute_activity_method(
+            PaymentActivities.refund,
+            RefundInput(
+                order_id=inp.order_id,
+                idempotency_key=f"{inp.return_id}:refund",
+                authorization_id=inp.authorization_id,
+                amount=inp.refund_amount,
+            ),
+            start_to_close_timeout=REMOTE,
+            retry_policy=c.remote_retry(inp.policy),
+        )
+        self.view_.refunded = inp.refund_amount
+        await self._set("REFUNDED", "gateway", f"{inp.refund_amount} {inp.currency}")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return c.ReturnResult(
+            return_id=inp.return_id, status="refunded", refunded=inp.refund_amount
+        )
+
+    async def _book_pickup(self) -> None:
+        inp = self._inp
+        booking = await workflow.execute_activity_method(
+            LogisticsActivities.book,
+            BookInput(
+                order_id=inp.return_id,
+                idempotency_key=f"{inp.return_id}:pickup",
+                ship_to=inp.ship_to,
+                items=[{"sku": ln.sku, "quantity": ln.quantity} for ln in inp.lines],
+            ),
+            start_to_close_timeout=REMOTE,
+            retry_policy=c.remote_retry(inp.policy),
+        )
+        self.view_.shipment = ShipmentRecord(
+            shipment_id=booking.shipment_id,
+            tracking_number=booking.tracking_number,
+            warehouse=inp.warehouse,
+            status="booked",
+        )
+        self._note("pickup_booked", "system", f"tracking {booking.tracking_number}")
+
+    async def _on_event(self, ev: c.CarrierEvent) -> None:
+        shipment = self.view_.shipment
+        if shipment is None or ev.shipment_id != shipment.shipment_id:
+            return
+        shipment.status = ev.type.lower()
+        shipment.events.append(ev.type)
+        if ev.type == "DELIVERED":
+            await self._set("RECEIVED", "carrier", "the parcel is back in the warehouse")
+        elif self.view_.status == "APPROVED" and ev.type == "PICKED_UP":
+            await self._set("IN_TRANSIT", "carrier", f"tracking {shipment.tracking_number}")
+        else:
+            self._note("tracking", "carrier", ev.type)
+
+    async def _start_exchange(self) -> str:
+        """The replacement goods, as a new order paid by the return's credit."""
+        inp = self._inp
+        assert inp.exchange_lines
+        priced = await workflow.execute_local_activity_method(
+            InventoryActivities.price,
+            PriceInput(lines=inp.exchange_lines, country=inp.ship_to.country),
+            start_to_close_timeout=LOCAL,
+        )
+        order_id = make_order_number(workflow.now(), workflow.uuid4().int)
+        await workflow.start_child_workflow(
+            c.ORDER_WORKFLOW,
+            c.OrderInput(
+                order_id=order_id,
+                customer=inp.customer,
+                channel=inp.channel,
+                ship_to=inp.ship_to,
+                payment=PaymentInput(method=PaymentMethod.EXCHANGE_CREDIT),
+                priced=priced,
+                notes=f"exchange for {inp.order_id}, return {inp.return_id}",
+                created_at=workflow.now(),
+                actor="system",
+                related=[
+                    {"type": "exchange-of", "id": inp.order_id},
+                    {"type": "return", "id": inp.return_id},
+                ],
+                policy=inp.policy,
+            ),
+            id=c.order_workflow_id(order_id),
+            # The new order lives its own life once started.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"{order_id} · exchange for {inp.order_id} · {inp.customer.name}",
+        )
+        return order_id
+
+    @property
+    def view_(self) -> ReturnView:
+        assert self._view is not None
+        return self._view
+
+    def _note(self, kind: str, actor: str, detail: str = "") -> None:
+        v = self.view_
+        v.updated_at = workflow.now()
+        v.history.append(
+            ReturnEvent(
+                seq=len(v.history) + 1,
+                at=v.updated_at,
+                kind=kind,
+                actor=actor,
+                status=v.status,
+                detail=detail,
+            )
+        )
+
+    async def _set(self, status: str, actor: str, reason: str) -> None:
+        self.view_.status = status
+        self.view_.status_reason = reason
+        self._note(f"status:{status}", actor, reason)
+        await self._save()
+
+    async def _save(self) -> None:
+        await workflow.execute_local_activity_method(
+            RecordActivities.save_return, self.view(), start_to_close_timeout=LOCAL
+        )
