@@ -54,14 +54,15 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
     )
     await session.execute(stmt)
     await session.execute(delete(OrderLineRow).where(OrderLineRow.order_id == view.order_id))
-    await session.execute(
-        insert(OrderLineRow).values(
-            [
-                {"order_id": view.order_id, "sku": ln.sku, "quantity": ln.quantity}
-                for ln in view.lines
-            ]
+    if view.lines:
+        await session.execute(
+            insert(OrderLineRow).values(
+                [
+                    {"order_id": view.order_id, "sku": ln.sku, "quantity": ln.quantity}
+                    for ln in view.lines
+                ]
+            )
         )
-    )
     for p in view.payments:
         await record_payment(
             session,
@@ -383,3 +384,35 @@ async def enqueue_notifications(session: AsyncSession, notes: list[Notification]
         )
         .on_conflict_do_nothing(index_elements=[OutboxMessage.key])
     )
+
+
+async def claim_pending_mail(session: AsyncSession, limit: int) -> list[OutboxMessage]:
+    """Pending emails, oldest first, locked so that two dispatchers never send the same one."""
+    rows = await session.execute(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending")
+        .order_by(OutboxMessage.created_at, OutboxMessage.key)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows.scalars())
+
+
+async def communication_log(session: AsyncSession, order_id: str) -> list[dict[str, Any]]:
+    """Every email written for an order, with whether and when it was sent."""
+    rows = await session.execute(
+        select(OutboxMessage)
+        .where(OutboxMessage.order_id == order_id)
+        .order_by(OutboxMessage.created_at, OutboxMessage.key)
+    )
+    return [
+        {
+            "key": m.key,
+            "kind": m.kind,
+            "to": m.recipient,
+            "subject": m.subject,
+            "status": m.status,
+            "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+        }
+        for m in rows.scalars()
+    ]

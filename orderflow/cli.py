@@ -58,6 +58,20 @@ def cmd_carrier_standin(settings: Settings) -> None:
     _serve(app, settings.api_host, settings.carrier_port, settings)
 
 
+def cmd_smtp_standin(settings: Settings) -> None:
+    from providers.smtp_standin import serve
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    serve(
+        settings.data_dir / "smtp-standin.sqlite",
+        smtp_host=settings.api_host,
+        smtp_port=settings.smtp_port,
+        http_host=settings.api_host,
+        http_port=settings.mail_http_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
 def cmd_dev(settings: Settings) -> None:
     from orderflow.devstack import run_dev_stack
 
@@ -71,6 +85,7 @@ COMMANDS = {
     "migrate": (cmd_migrate, "migrate the database and seed the demo catalog"),
     "payment-standin": (cmd_payment_standin, "run the local payment gateway stand-in"),
     "carrier-standin": (cmd_carrier_standin, "run the local carrier stand-in"),
+    "smtp-standin": (cmd_smtp_standin, "run the local SMTP server that keeps what it gets"),
 }
 
 

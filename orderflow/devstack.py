@@ -29,7 +29,7 @@ from orderflow.settings import Settings
 # set in the environment wins over these.
 DEV_DEFAULTS = {"after_sales_window_seconds": "60"}
 # Started in this order, stopped in reverse.
-SERVICES = ("payment-standin", "carrier-standin", "worker", "api")
+SERVICES = ("payment-standin", "carrier-standin", "smtp-standin", "worker", "api")
 
 
 def _secret(path: Path) -> str:
@@ -107,6 +107,7 @@ def run_dev_stack(settings: Settings) -> int:
             f"  Temporal UI     http://{host}:{settings.temporal_ui_port}\n"
             f"  Temporal gRPC   {settings.temporal_address}\n"
             f"  payment stand-in {settings.payment_url}   carrier stand-in {settings.carrier_url}\n"
+            f"  emails sent     http://{settings.api_host}:{settings.mail_http_port}/messages\n"
             f"  PostgreSQL      {database_url}\n"
             "Press Ctrl-C to stop; the next start keeps the data and resumes orders in flight.\n",
             flush=True,

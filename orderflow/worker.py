@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from activities.inventory import InventoryActivities
 from activities.logistics import LogisticsActivities
+from activities.outbox import OutboxDispatcher
 from activities.payment import PaymentActivities
 from activities.records import RecordActivities
 from activities.risk import RiskActivities
@@ -20,6 +21,7 @@ from orderflow.db import make_engine, make_sessions
 from orderflow.settings import Settings
 from orderflow.temporal import connect
 from providers.carrier import HttpCarrier
+from providers.mail import SmtpMailer
 from providers.payment import HttpPaymentGateway
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
@@ -76,20 +78,34 @@ def build_worker(
     )
 
 
+def build_dispatcher(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> OutboxDispatcher:
+    """The outbox dispatcher that sends what order steps wrote; it runs beside each worker."""
+    return OutboxDispatcher(
+        sessions,
+        SmtpMailer(settings.smtp_host, settings.smtp_port, timeout=settings.http_timeout_seconds),
+        sender=settings.mail_from,
+        staff=settings.staff_email,
+        poll_seconds=settings.outbox_poll_seconds,
+    )
+
+
 async def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
     client = await connect(settings)
     engine = make_engine(settings.database_url)
     gateway = HttpPaymentGateway(settings.payment_url, timeout=settings.http_timeout_seconds)
     carrier = HttpCarrier(settings.carrier_url, timeout=settings.http_timeout_seconds)
-    worker = build_worker(client, settings, make_sessions(engine), gateway, carrier)
+    sessions = make_sessions(engine)
+    worker = build_worker(client, settings, sessions, gateway, carrier)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task queue %s", settings.task_queue)
     async with worker:
-        await stop.wait()
+        await build_dispatcher(settings, sessions).run(stop)
     await gateway.aclose()
     await carrier.aclose()
     await engine.dispose()

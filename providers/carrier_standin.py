@@ -323,6 +323,13 @@ class ShipmentStore:
         ).fetchall()
         return [row["id"] for row in rows]
 
+    def stop_waiting(self, shipment_id: str) -> None:
+        """Schedule no further event for the shipment."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE shipments SET waiting_since = NULL WHERE id = ?", (shipment_id,)
+            )
+
     def earliest_wait_start(self) -> float | None:
         """When the longest-waiting shipment started waiting for its next event."""
         row = self.conn.execute("SELECT MIN(waiting_since) FROM shipments").fetchone()
@@ -482,9 +489,10 @@ class Tracker:
         for shipment_id in self.store.due_for_next_event(now - self.step_seconds):
             try:
                 self.store.emit_next(shipment_id, now)
-            except StandinError:
-                # Cancelled or reset in between; nothing is due for it any more.
-                log.warning("no next event for shipment %s", shipment_id)
+            except StandinError as exc:
+                # Without clearing the wait, the loop would retry this shipment without pause.
+                log.warning("no next event for shipment %s: %s", shipment_id, exc.message)
+                self.store.stop_waiting(shipment_id)
         wake_at = math.inf
         for head in self.store.delivery_heads():
             if head["shipment_id"] in self._in_flight:

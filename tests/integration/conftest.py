@@ -31,10 +31,11 @@ from orderflow.migrate import upgrade
 from orderflow.seed import seed
 from orderflow.settings import Settings
 from orderflow.temporal import connect
-from orderflow.worker import build_worker
-from providers import carrier_standin, payment_standin
+from orderflow.worker import build_dispatcher, build_worker
+from providers import carrier_standin, payment_standin, smtp_standin
 from providers.carrier import HttpCarrier
 from providers.payment import HttpPaymentGateway
+from providers.smtp_standin import SmtpStandin
 from workflows.contract import order_workflow_id
 
 WEBHOOK_SECRET = "integration-test-secret"
@@ -109,6 +110,14 @@ def payment_server(data_dir: Path) -> Iterator[ServerThread]:
 
 
 @pytest.fixture(scope="session")
+def smtp_server(data_dir: Path) -> Iterator[SmtpStandin]:
+    server = SmtpStandin(data_dir / "smtp.sqlite", port=0)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def api_port() -> int:
     return free_port()
 
@@ -119,6 +128,7 @@ def base_settings(
     database_url: str,
     temporal_address: str,
     payment_server: ServerThread,
+    smtp_server: SmtpStandin,
     api_port: int,
 ) -> Settings:
     carrier_port = free_port()
@@ -132,6 +142,8 @@ def base_settings(
         carrier_port=carrier_port,
         carrier_step_seconds=0.05,
         webhook_secret=WEBHOOK_SECRET,
+        smtp_port=smtp_server.port,
+        outbox_poll_seconds=0.1,
         after_sales_window_seconds=1.0,
         retry_max_interval_seconds=0.5,
         # Tests place many orders for one customer; the review tests lower these themselves.
@@ -189,6 +201,7 @@ class Stack:
     sessions: async_sessionmaker[AsyncSession]
     payment: httpx.AsyncClient
     carrier: httpx.AsyncClient
+    mail: httpx.AsyncClient
     worker: Worker | None = None
     _made: list[Any] = field(default_factory=list)
 
@@ -198,13 +211,24 @@ class Stack:
         self._made += [gateway, carrier]
         self.worker = build_worker(self.client, self.settings, self.sessions, gateway, carrier)
         self._worker_task = asyncio.create_task(self.worker.run())
+        # As in production, the outbox dispatcher runs beside the worker.
+        self._stop_dispatch = asyncio.Event()
+        dispatcher = build_dispatcher(self.settings, self.sessions)
+        self._dispatch_task = asyncio.create_task(dispatcher.run(self._stop_dispatch))
         return self.worker
 
     async def stop_worker(self) -> None:
         if self.worker is not None:
             await self.worker.shutdown()
             await self._worker_task
+            self._stop_dispatch.set()
+            await self._dispatch_task
             self.worker = None
+
+    async def emails(self, order_id: str) -> list[dict[str, Any]]:
+        """Every email the SMTP stand-in received about one order."""
+        messages = (await self.mail.get("/messages")).json()
+        return [m for m in messages if m["headers"].get("X-Orderflow-Order") == order_id]
 
     async def sql(self, query: str, **params: Any) -> list[Any]:
         async with self.sessions() as s:
@@ -252,6 +276,7 @@ class Stack:
         await self.api.aclose()
         await self.payment.aclose()
         await self.carrier.aclose()
+        await self.mail.aclose()
 
 
 @pytest.fixture
@@ -260,6 +285,7 @@ async def make_stack(
     api_server: ServerThread,
     temporal_client: Client,
     sessions: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpStandin,
 ) -> AsyncIterator[Any]:
     """Builds a stack with its own task queue; keyword arguments override settings."""
     made: list[Stack] = []
@@ -278,6 +304,10 @@ async def make_stack(
             sessions=sessions,
             payment=httpx.AsyncClient(base_url=settings.payment_url, timeout=10),
             carrier=httpx.AsyncClient(base_url=settings.carrier_url, timeout=10),
+            mail=httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=smtp_standin.create_app(smtp_server)),
+                base_url="http://mail",
+            ),
         )
         made.append(stack)
         if start_worker:

@@ -30,7 +30,9 @@ NORMAL = ["PICKED_UP", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED"]
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """Run `app` with uvicorn on a free local port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio only turns Nagle off on sockets that say so, and with
+    # Nagle on every request waits for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -347,7 +349,7 @@ async def test_idempotent_booking(carrier: HttpCarrier, hook_url: str) -> None:
 async def test_outage_refuses_api_but_tracking_goes_on(
     carrier: HttpCarrier, admin: httpx.AsyncClient, hooks: Receiver, hook_url: str
 ) -> None:
-    (await admin.post("/_admin/step", json={"seconds": 0.2})).raise_for_status()
+    (await admin.post("/_admin/step", json={"seconds": 0.1})).raise_for_status()
     booking = await book(carrier, hook_url)
     (await admin.post("/_admin/outage", json={"down": True})).raise_for_status()
     with pytest.raises(CarrierUnavailable):

@@ -28,7 +28,9 @@ from providers.payment_standin import create_app
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """Run `app` with uvicorn on a free local port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio only turns Nagle off on sockets that say so, and with
+    # Nagle on every request waits for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

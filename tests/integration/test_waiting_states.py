@@ -184,7 +184,9 @@ async def test_lost_parcel_is_reshipped(make_stack) -> None:
         lambda: _view(stack, oid), lambda v: bool(v["open_exception"]), within=30
     )
     assert "LOST" in view["open_exception"]
-    assert "carrier_exception" in [a["kind"] for a in await _alerts(stack, oid)]
+    await eventually(
+        lambda: _alerts(stack, oid), lambda a: "carrier_exception" in [x["kind"] for x in a]
+    )
     assert await stack.stock(sku) == {"WH-SHA": (4, 0)}
 
     # The replacement goes to a good address; the lost one cannot be picked up again.
