@@ -36,7 +36,7 @@ from providers import carrier_standin, payment_standin, smtp_standin
 from providers.carrier import HttpCarrier
 from providers.payment import HttpPaymentGateway
 from providers.smtp_standin import SmtpStandin
-from workflows.contract import order_workflow_id
+from workflows.contract import workflow_id_for_reference
 
 WEBHOOK_SECRET = "integration-test-secret"
 HISTORIES = Path(__file__).parent.parent / "histories"
@@ -262,10 +262,12 @@ class Stack:
         return {wh: (on, res) for wh, on, res in rows}
 
     async def save_history(self, order_id: str, name: str) -> None:
-        """With ORDERFLOW_RECORD_HISTORIES=1, keep this order's history for the replay tests."""
+        """With ORDERFLOW_RECORD_HISTORIES=1, keep this order's (or return's) history for the
+        replay tests."""
         if os.environ.get("ORDERFLOW_RECORD_HISTORIES") != "1":
             return
-        history = await self.client.get_workflow_handle(order_workflow_id(order_id)).fetch_history()
+        workflow_id = workflow_id_for_reference(order_id)
+        history = await self.client.get_workflow_handle(workflow_id).fetch_history()
         HISTORIES.mkdir(exist_ok=True)
         (HISTORIES / f"{name}.json").write_text(history.to_json())
 

@@ -10,17 +10,23 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.order import OrderWorkflow
+from workflows.returns import ReturnWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
 
 def test_there_are_histories_for_each_workflow_type() -> None:
-    assert {p.name.split("_")[0] for p in HISTORIES} >= {"order"}
+    assert {p.name.split("_")[0] for p in HISTORIES} >= {"order", "return"}
+    # Orders from before the lifecycle-v2 patch must keep replaying beside new ones.
+    assert any(p.stem.endswith("_v2") for p in HISTORIES)
+    assert any(p.stem.startswith("order_") and not p.stem.endswith("_v2") for p in HISTORIES)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[OrderWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[OrderWorkflow, ReturnWorkflow], data_converter=pydantic_data_converter
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -55,6 +55,9 @@ async def test_partial_return_refunded_and_restocked(make_stack) -> None:
     assert await stack.stock(sku) == {"WH-SHA": (8, 0)}
 
     order = await wait_status(stack.api, oid, "RETURNED")
+    await stack.save_history(oid, "order_returned_v2")
+    await stack.client.get_workflow_handle(f"return-{rid}").result()
+    await stack.save_history(rid, "return_refunded")
     ledger = (await stack.payment.get("/_admin/ledger")).json()
     auth = next(a for a in ledger["authorizations"] if a["order_id"] == oid)
     assert [Decimal(x["amount"]) for x in auth["refunds"]] == [Decimal("22.60")]
@@ -79,6 +82,7 @@ async def test_rejected_return_leaves_the_order_delivered(make_stack) -> None:
     await _return_status(stack, rid, "REJECTED")
     view = await wait_status(stack.api, oid, "DELIVERED")
     assert "return_rejected" in [h["kind"] for h in view["history"]]
+    await stack.save_history(rid, "return_rejected")
 
 
 async def test_damaged_return_is_refunded_but_not_restocked(make_stack) -> None:
@@ -122,6 +126,7 @@ async def test_exchange_starts_a_linked_order(make_stack) -> None:
     assert new["payments"][0]["status"] == "paid"
     assert {"type": "exchange-of", "id": oid} in new["related"]
     original = await wait_status(stack2.api, oid, "RETURNED")
+    await stack2.save_history(rid, "return_exchanged")
     assert {"type": "exchange", "id": new_id} in original["related"]
 
 
