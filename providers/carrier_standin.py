@@ -40,10 +40,25 @@ SEQUENCES: dict[str, tuple[str, ...]] = {
         "DELIVERED",
     ),
     "lost": ("PICKED_UP", "IN_TRANSIT", "LOST"),
+    "damaged": ("PICKED_UP", "IN_TRANSIT", "DAMAGED"),
+    # The carrier cannot find the address, then delivers once it has been sorted out.
+    "address_problem": (
+        "PICKED_UP",
+        "IN_TRANSIT",
+        "ADDRESS_PROBLEM",
+        "OUT_FOR_DELIVERY",
+        "DELIVERED",
+    ),
     "hold": NORMAL,
 }
 # Magic postal codes that pick a scenario; any other code gets the normal journey.
-SCENARIO_BY_POSTAL_CODE = {"99999": "failed_attempt", "00000": "lost", "11111": "hold"}
+SCENARIO_BY_POSTAL_CODE = {
+    "99999": "failed_attempt",
+    "00000": "lost",
+    "22222": "damaged",
+    "33333": "address_problem",
+    "11111": "hold",
+}
 DETAILS = {
     "PICKED_UP": "Parcel picked up from the sender",
     "IN_TRANSIT": "Parcel in transit to the delivery depot",
@@ -51,6 +66,8 @@ DETAILS = {
     "DELIVERY_FAILED": "Recipient not reached; a new attempt is scheduled",
     "DELIVERED": "Parcel delivered to the recipient",
     "LOST": "Parcel reported lost in the network",
+    "DAMAGED": "Parcel damaged in transit",
+    "ADDRESS_PROBLEM": "Address could not be found; the depot holds the parcel",
 }
 
 RETRY_BASE_SECONDS = 0.1

@@ -228,3 +228,10 @@ async def post_return(
             raise
         # The order's workflow ends when its after-sales window does.
         raise ApiError(409, "outside_return_window", "the after-sales window is closed") from None
+
+
+@router.get("/orders/{order_id}/messages")
+async def order_messages(order_id: str, session: SessionDep) -> dict[str, Any]:
+    """Every email written about the order, with whether and when it was sent."""
+    await _ensure_known(session, order_id)
+    return {"items": await orders_repo.communication_log(session, order_id)}

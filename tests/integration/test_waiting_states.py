@@ -222,6 +222,41 @@ async def test_lost_parcel_is_refunded(make_stack) -> None:
     assert [Decimal(x["amount"]) for x in auth["refunds"]] == [Decimal(view["totals"]["total"])]
 
 
+async def test_address_problem_customer_contacted_then_delivered(make_stack) -> None:
+    stack = await make_stack(after_sales_window_seconds=3600)
+    order = await place(stack.api, order_body(postal_code="33333"))
+    oid = order["order_id"]
+    # The carrier sorts the address out by itself here, so the exception may already be over.
+    view = await wait_status(stack.api, oid, "DELIVERED")
+    kinds = [h["kind"] for h in view["history"]]
+    assert "carrier_exception" in kinds and "notified:delivery_issue" in kinds
+    assert view["open_exception"] == ""
+    alerts = await eventually(
+        lambda: _alerts(stack, oid), lambda a: any(x["kind"] == "carrier_exception" for x in a)
+    )
+    assert all(a["resolved_at"] for a in alerts if a["kind"] == "carrier_exception")
+    late = await stack.api.post(
+        f"/orders/{oid}/exception-actions", json={"action": "contact_customer"}
+    )
+    assert late.status_code == 409
+
+
+async def test_damaged_parcel_customer_contacted_then_refunded(make_stack) -> None:
+    stack = await make_stack()
+    order = await place(stack.api, order_body(postal_code="22222", customer_id="C-DMG"))
+    oid = order["order_id"]
+    await eventually(lambda: _view(stack, oid), lambda v: "DAMAGED" in v["open_exception"])
+    r = await stack.api.post(
+        f"/orders/{oid}/exception-actions",
+        json={"action": "contact_customer", "note": "asked for photos"},
+    )
+    assert r.status_code == 200 and r.json()["open_exception"]  # still open
+    r = await stack.api.post(f"/orders/{oid}/exception-actions", json={"action": "refund"})
+    assert r.status_code == 200
+    view = await wait_status(stack.api, oid, "REFUNDED")
+    assert "exception_contact_customer" in [h["kind"] for h in view["history"]]
+
+
 async def test_no_exception_no_action(make_stack) -> None:
     stack = await make_stack(warehouse_release_seconds=3600)
     order = await place(stack.api, order_body())
