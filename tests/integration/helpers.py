@@ -75,3 +75,18 @@ async def place(api: httpx.AsyncClient, body: dict[str, Any], **headers: str) ->
     r = await api.post("/orders", json=body, headers=headers)
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
+
+
+async def wait_booked(
+    api: httpx.AsyncClient, order_id: str, within: float = 30.0
+) -> dict[str, Any]:
+    """Wait until the order is packed and its parcel booked (PACKED comes a moment before)."""
+
+    async def probe() -> dict[str, Any]:
+        return (await api.get(f"/orders/{order_id}")).json()  # type: ignore[no-any-return]
+
+    return await eventually(  # type: ignore[no-any-return]
+        probe,
+        lambda v: v["status"] == "PACKED" and any(s["status"] == "booked" for s in v["shipments"]),
+        within,
+    )

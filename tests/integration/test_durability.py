@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.integration.helpers import TERMINAL, order_body, place, wait_status
+from tests.integration.helpers import TERMINAL, order_body, place, wait_booked, wait_status
 
 
 async def test_fifty_orders_for_ten_units(make_stack) -> None:
@@ -38,7 +38,7 @@ async def test_order_finishes_after_its_worker_restarts(make_stack) -> None:
     stack = await make_stack()
     order = await place(stack.api, order_body(postal_code="11111"))
     oid = order["order_id"]
-    view = await wait_status(stack.api, oid, "PACKED")
+    view = await wait_booked(stack.api, oid)
 
     await stack.stop_worker()
     # The carrier moves on while no worker runs; Temporal keeps the signal for the order.

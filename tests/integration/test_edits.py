@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.integration.helpers import eventually, order_body, place, wait_status
+from tests.integration.helpers import eventually, order_body, place, wait_booked, wait_status
 from workflows import contract as c
 
 HOLD = "11111"  # the carrier stand-in holds these parcels until told to move
@@ -61,7 +61,7 @@ async def test_edits_refused_after_picking_and_after_shipping(make_stack) -> Non
     stack = await make_stack()
     order = await place(stack.api, order_body(postal_code=HOLD))
     oid = order["order_id"]
-    await wait_status(stack.api, oid, "PACKED")
+    await wait_booked(stack.api, oid)
 
     r = await stack.api.patch(
         f"/orders/{oid}", json={"lines": [{"sku": "SKU-TEA-001", "quantity": 5}]}
@@ -105,7 +105,7 @@ async def test_cancel_compensates_stock_payment_and_shipment(make_stack) -> None
     sku = await stack.add_product({"WH-SHA": 3})
     order = await place(stack.api, order_body([(sku, 2)], postal_code=HOLD))
     oid = order["order_id"]
-    view = await wait_status(stack.api, oid, "PACKED")
+    view = await wait_booked(stack.api, oid)
     assert await stack.stock(sku) == {"WH-SHA": (3, 2)}
 
     r = await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "customer asked"})
@@ -153,7 +153,7 @@ async def test_signals_follow_the_same_rules(make_stack) -> None:
     stack2 = await make_stack()
     order2 = await place(stack2.api, order_body(postal_code=HOLD))
     oid2 = order2["order_id"]
-    await wait_status(stack2.api, oid2, "PACKED")
+    await wait_booked(stack2.api, oid2)
     await stack.client.get_workflow_handle(c.order_workflow_id(oid2)).signal(
         c.SIGNAL_MODIFY,
         c.ModifyRequest(lines=[{"sku": "SKU-TEA-001", "quantity": 9}], actor="cli:staff"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from tests.integration.helpers import order_body, place, wait_status
+from tests.integration.helpers import order_body, place, wait_booked, wait_status
 
 
 async def _auths(stack, order_id: str) -> list[dict]:
@@ -75,7 +75,7 @@ async def test_outage_at_capture_time_still_captures_once(make_stack) -> None:
     stack = await make_stack()
     order = await place(stack.api, order_body(postal_code="11111"))
     oid = order["order_id"]
-    view = await wait_status(stack.api, oid, "PACKED")
+    view = await wait_booked(stack.api, oid)
     await stack.payment.post("/_admin/outage", json={"down": True})
     try:
         shipment_id = view["shipments"][0]["shipment_id"]
