@@ -68,7 +68,20 @@ async def wait_status(
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
-    return await eventually(probe, lambda v: v["status"] in wanted, within)  # type: ignore[no-any-return]
+    view: dict[str, Any] = await eventually(probe, lambda v: v["status"] in wanted, within)
+
+    # The running workflow answers before its read-model write lands; tests read PostgreSQL
+    # next, so wait for the row too, unless the order has already moved on.
+    async def recorded() -> tuple[str | None, str]:
+        r = await api.get("/orders", params={"q": order_id})
+        assert r.status_code == 200, r.text
+        rows = [i for i in r.json()["items"] if i["order_id"] == order_id]
+        return (rows[0]["status"] if rows else None), (await probe())["status"]
+
+    await eventually(
+        recorded, lambda got: got[0] == view["status"] or got[1] != view["status"], within
+    )
+    return view
 
 
 async def place(api: httpx.AsyncClient, body: dict[str, Any], **headers: str) -> dict[str, Any]:
