@@ -17,6 +17,10 @@ class ReserveInput(BaseModel):
     lines: dict[str, int]
     ship_country: str = ""
     batch: int = 1
+    # Orders since shipment splitting may take their units from several warehouses.
+    split: bool = False
+    partial: bool = False
+    strategy: str = "fewest_shipments"
 
 
 class ShipInput(BaseModel):
@@ -34,12 +38,22 @@ class BackorderInput(BaseModel):
     order_id: str
     lines: dict[str, int]
     ship_country: str = ""
+    batch: int = 1
+    split: bool = False
+
+
+class ParcelHeld(BaseModel):
+    warehouse_id: str
+    batch: int
+    lines: dict[str, int]
 
 
 class ReserveResult(BaseModel):
     ok: bool
     warehouse_id: str = ""
     shortages: list[dict[str, object]] = Field(default_factory=list)
+    parcels: list[ParcelHeld] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
 
 
 class PriceInput(BaseModel):
@@ -59,10 +73,21 @@ class InventoryActivities:
         """Hold exactly the given units for the order (all or nothing); empty releases all."""
         async with self.sessions.begin() as session:
             result = await inventory_repo.set_reservation(
-                session, inp.order_id, inp.lines, inp.ship_country, inp.batch
+                session,
+                inp.order_id,
+                inp.lines,
+                inp.ship_country,
+                inp.batch,
+                split=inp.split,
+                partial=inp.partial,
+                strategy=inp.strategy,
             )
         return ReserveResult(
-            ok=result.ok, warehouse_id=result.warehouse_id, shortages=result.shortages
+            ok=result.ok,
+            warehouse_id=result.warehouse_id,
+            shortages=result.shortages,
+            parcels=[ParcelHeld.model_validate(p) for p in result.parcels],
+            reasons=result.reasons,
         )
 
     @activity.defn(name="inventory.ship")
@@ -77,11 +102,19 @@ class InventoryActivities:
         async with self.sessions.begin() as session:
             return await inventory_repo.ship_reservation(session, inp.order_id, inp.batch)
 
+    @activity.defn(name="inventory.release_batch")
+    async def release_batch(self, inp: ShipInput) -> int:
+        """One parcel of the order will not ship: its held units go back on the shelf."""
+        async with self.sessions.begin() as session:
+            return await inventory_repo.release_batch(session, inp.order_id, inp.batch)
+
     @activity.defn(name="inventory.backorder")
     async def backorder(self, inp: BackorderInput) -> None:
         """Queue the order for the next restock (or update what it waits for)."""
         async with self.sessions.begin() as session:
-            await inventory_repo.add_backorder(session, inp.order_id, inp.lines, inp.ship_country)
+            await inventory_repo.add_backorder(
+                session, inp.order_id, inp.lines, inp.ship_country, inp.batch, inp.split
+            )
 
     @activity.defn(name="inventory.close_backorder")
     async def close_backorder(self, order_id: str) -> None:

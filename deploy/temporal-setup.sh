@@ -26,6 +26,7 @@ CustomerId:Keyword
 Channel:Keyword
 Skus:KeywordList
 OrderTotal:Double
+ParentOrder:Keyword
 "
 
 log() {

@@ -4,33 +4,58 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.allocation import Allocation, WarehouseInfo, allocate
 from models.tables import Backorder, Reservation, Stock, Warehouse
 
 
 @dataclass
 class ReserveResult:
-    """Either the warehouse now holding the order's units, or what is short."""
+    """The parcels now held for the order, or what is short.
+
+    `ok` means every wanted unit is held; a partial allocation holds `parcels` and lists the
+    rest in `shortages`.
+    """
 
     ok: bool
     warehouse_id: str = ""
     shortages: list[dict[str, object]] = field(default_factory=list)
+    parcels: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
 
 
 class _Short(Exception):
     pass
 
 
-async def _warehouse_preference(session: AsyncSession, ship_country: str) -> list[str]:
-    near_first = case((Warehouse.country == ship_country, 0), else_=1)
+# A concurrent order may take the units between reading and writing; read again this often.
+MAX_ATTEMPTS = 20
+
+
+async def warehouses(session: AsyncSession) -> list[WarehouseInfo]:
+    """Every warehouse with what allocation ranks it by."""
+    rows = await session.execute(select(Warehouse.id, Warehouse.country, Warehouse.priority))
+    return [WarehouseInfo(wh, country, priority) for wh, country, priority in rows]
+
+
+async def _free_stock(
+    session: AsyncSession, skus: list[str], held: Mapping[tuple[str, str], int]
+) -> dict[str, dict[str, int]]:
     rows = await session.execute(
-        select(Warehouse.id).order_by(near_first, Warehouse.priority, Warehouse.id)
+        select(Stock.warehouse_id, Stock.sku, (Stock.on_hand - Stock.reserved)).where(
+            Stock.sku.in_(skus)
+        )
     )
-    return list(rows.scalars())
+    free: dict[str, dict[str, int]] = {}
+    for wh, sku, n in rows:
+        # Units this order holds already count as free for it: re-allocating keeps them.
+        free.setdefault(wh, {})[sku] = int(n) + held.get((wh, sku), 0)
+    return free
 
 
 async def _apply_delta(session: AsyncSession, warehouse_id: str, sku: str, delta: int) -> None:
@@ -48,19 +73,10 @@ async def _apply_delta(session: AsyncSession, warehouse_id: str, sku: str, delta
         raise _Short(sku)
 
 
-async def _shortages(session: AsyncSession, wanted: Mapping[str, int]) -> list[dict[str, object]]:
-    rows = await session.execute(
-        select(Stock.sku, Stock.warehouse_id, (Stock.on_hand - Stock.reserved).label("free")).where(
-            Stock.sku.in_(list(wanted))
-        )
-    )
-    best: dict[str, int] = {}
-    for sku, _wh, free in rows:
-        best[sku] = max(best.get(sku, 0), int(free))
+def _shortages(wanted: Mapping[str, int], short: Mapping[str, int]) -> list[dict[str, object]]:
     return [
-        {"sku": sku, "wanted": qty, "available": best.get(sku, 0)}
-        for sku, qty in sorted(wanted.items())
-        if best.get(sku, 0) < qty
+        {"sku": sku, "wanted": wanted[sku], "available": wanted[sku] - n}
+        for sku, n in sorted(short.items())
     ]
 
 
@@ -70,9 +86,15 @@ async def set_reservation(
     wanted: Mapping[str, int],
     ship_country: str = "",
     batch: int = 1,
+    *,
+    split: bool = False,
+    partial: bool = False,
+    strategy: str = "fewest_shipments",
 ) -> ReserveResult:
-    """Make the order hold exactly `wanted` units, all from one warehouse, or change nothing.
+    """Make the order hold exactly `wanted` units, allocated by `strategy`, or change nothing.
 
+    Without `split` all units come from one warehouse. Parcels are numbered from `batch`;
+    parcels numbered below it (an earlier part of the order) are left as they are.
     Declarative, so a retried call with the same target is a no-op; an empty target releases
     everything the order still holds.
     """
@@ -80,19 +102,35 @@ async def set_reservation(
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(order_id))))
     held_rows = (
         await session.execute(
-            select(Reservation).where(Reservation.order_id == order_id, Reservation.state == "held")
+            select(Reservation).where(
+                Reservation.order_id == order_id,
+                Reservation.state == "held",
+                Reservation.batch >= batch,
+            )
         )
     ).scalars()
     held = {(r.warehouse_id, r.sku): r.quantity for r in held_rows}
     current = sorted({wh for wh, _ in held})
+    known = await warehouses(session)
 
-    preference = await _warehouse_preference(session, ship_country)
-    candidates = current + [wh for wh in preference if wh not in current]
-    if not wanted:
-        candidates = candidates[:1] or [""]
-
-    for warehouse_id in candidates:
-        target = {(warehouse_id, sku): qty for sku, qty in wanted.items()}
+    for _ in range(MAX_ATTEMPTS):
+        if wanted:
+            free = await _free_stock(session, list(wanted), held)
+            found = allocate(
+                wanted,
+                free,
+                known,
+                ship_country,
+                strategy=strategy,
+                split=split,
+                partial=partial,
+                current=current,
+            )
+            if not found.parcels:
+                return ReserveResult(ok=False, shortages=_shortages(wanted, found.short))
+        else:
+            found = Allocation()
+        target = {(p.warehouse_id, sku): q for p in found.parcels for sku, q in p.lines.items()}
         deltas = {k: target.get(k, 0) - held.get(k, 0) for k in set(target) | set(held)}
         try:
             async with session.begin_nested():
@@ -103,43 +141,57 @@ async def set_reservation(
         except _Short:
             continue
         await session.execute(
-            delete(Reservation).where(Reservation.order_id == order_id, Reservation.state == "held")
-        )
-        if target:
-            await session.execute(
-                insert(Reservation).values(
-                    [
-                        {
-                            "order_id": order_id,
-                            "batch": batch,
-                            "sku": sku,
-                            "warehouse_id": wh,
-                            "quantity": qty,
-                        }
-                        for (wh, sku), qty in target.items()
-                    ]
-                )
+            delete(Reservation).where(
+                Reservation.order_id == order_id,
+                Reservation.state == "held",
+                Reservation.batch >= batch,
             )
-        return ReserveResult(ok=True, warehouse_id=warehouse_id if target else "")
-    return ReserveResult(ok=False, shortages=await _shortages(session, wanted))
+        )
+        rows = [
+            {
+                "order_id": order_id,
+                "batch": batch + i,
+                "sku": sku,
+                "warehouse_id": p.warehouse_id,
+                "quantity": qty,
+            }
+            for i, p in enumerate(found.parcels)
+            for sku, qty in p.lines.items()
+        ]
+        if rows:
+            await session.execute(insert(Reservation).values(rows))
+        return ReserveResult(
+            ok=not found.short,
+            warehouse_id=found.parcels[0].warehouse_id if found.parcels else "",
+            shortages=_shortages(wanted, found.short),
+            parcels=[
+                {"warehouse_id": p.warehouse_id, "batch": batch + i, "lines": p.lines}
+                for i, p in enumerate(found.parcels)
+            ],
+            reasons=found.reasons,
+        )
+    return ReserveResult(ok=False, shortages=_shortages(wanted, dict(wanted)))
+
+
+async def _held_batch(session: AsyncSession, order_id: str, batch: int) -> list[Reservation]:
+    # Locked in (warehouse, SKU) order, the same order reservations take their stock locks in.
+    rows = await session.execute(
+        select(Reservation)
+        .where(
+            Reservation.order_id == order_id,
+            Reservation.batch == batch,
+            Reservation.state == "held",
+        )
+        .order_by(Reservation.warehouse_id, Reservation.sku)
+        .with_for_update()
+    )
+    return list(rows.scalars())
 
 
 async def ship_reservation(session: AsyncSession, order_id: str, batch: int = 1) -> int:
     """Turn the order's held units into shipped ones: they leave on-hand stock. Idempotent."""
-    rows = (
-        await session.execute(
-            select(Reservation)
-            .where(
-                Reservation.order_id == order_id,
-                Reservation.batch == batch,
-                Reservation.state == "held",
-            )
-            .order_by(Reservation.warehouse_id, Reservation.sku)
-            .with_for_update()
-        )
-    ).scalars()
     shipped = 0
-    for r in rows:
+    for r in await _held_batch(session, order_id, batch):
         await session.execute(
             update(Stock)
             .where(Stock.sku == r.sku, Stock.warehouse_id == r.warehouse_id)
@@ -148,6 +200,16 @@ async def ship_reservation(session: AsyncSession, order_id: str, batch: int = 1)
         r.state = "shipped"
         shipped += r.quantity
     return shipped
+
+
+async def release_batch(session: AsyncSession, order_id: str, batch: int) -> int:
+    """Give back the units one parcel of the order still holds. Idempotent."""
+    released = 0
+    for r in await _held_batch(session, order_id, batch):
+        await _apply_delta(session, r.warehouse_id, r.sku, -r.quantity)
+        await session.delete(r)
+        released += r.quantity
+    return released
 
 
 async def stock_levels(session: AsyncSession, sku: str) -> list[dict[str, object]]:
@@ -174,17 +236,28 @@ async def held_quantity(session: AsyncSession, order_id: str) -> int:
 
 
 async def add_backorder(
-    session: AsyncSession, order_id: str, wanted: Mapping[str, int], ship_country: str
+    session: AsyncSession,
+    order_id: str,
+    wanted: Mapping[str, int],
+    ship_country: str,
+    batch: int = 1,
+    split: bool = False,
 ) -> None:
-    """Queue the order for stock (or update what it waits for); its place in line stays."""
-    stmt = insert(Backorder).values(
-        order_id=order_id, wanted=dict(wanted), ship_country=ship_country, status="waiting"
-    )
+    """Queue the order for stock (or update what it waits for); its place in line stays.
+
+    `batch` is the first parcel number the restock fills; `split` lets it fill from several
+    warehouses.
+    """
+    values = {
+        "wanted": dict(wanted),
+        "ship_country": ship_country,
+        "status": "waiting",
+        "batch": batch,
+        "split": split,
+    }
+    stmt = insert(Backorder).values(order_id=order_id, **values)
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[Backorder.order_id],
-            set_={"wanted": dict(wanted), "ship_country": ship_country, "status": "waiting"},
-        )
+        stmt.on_conflict_do_update(index_elements=[Backorder.order_id], set_=values)
     )
 
 
@@ -195,7 +268,13 @@ async def close_backorder(session: AsyncSession, order_id: str) -> None:
     )
 
 
-async def restock(session: AsyncSession, sku: str, warehouse_id: str, quantity: int) -> list[str]:
+async def restock(
+    session: AsyncSession,
+    sku: str,
+    warehouse_id: str,
+    quantity: int,
+    strategy: str = "fewest_shipments",
+) -> list[str]:
     """Add units, then serve waiting backorders first come, first served.
 
     Returns the orders that now hold all they wait for; their workflows must be told.
@@ -217,7 +296,15 @@ async def restock(session: AsyncSession, sku: str, warehouse_id: str, quantity: 
     ).scalars()
     served = []
     for b in waiting:
-        result = await set_reservation(session, b.order_id, b.wanted, b.ship_country)
+        result = await set_reservation(
+            session,
+            b.order_id,
+            b.wanted,
+            b.ship_country,
+            b.batch,
+            split=b.split,
+            strategy=strategy,
+        )
         if result.ok:
             b.status = "allocated"
             served.append(b.order_id)

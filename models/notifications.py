@@ -54,6 +54,15 @@ def render(kind: str, view: OrderView, detail: str = "") -> tuple[str, str]:
             f"Order {view.order_id} has shipped",
             f"your parcel is on its way. Tracking number: {tracking}.",
         ),
+        "parcel_shipped": (
+            f"Part of order {view.order_id} has shipped",
+            f"one parcel of your order is on its way: {detail}. "
+            "The rest follows in its own parcel.",
+        ),
+        "parcels_cancelled": (
+            f"Part of order {view.order_id} is cancelled",
+            f"{detail}. You are only charged for what ships.",
+        ),
         "delivered": (
             f"Order {view.order_id} was delivered",
             "your parcel was delivered. We hope you enjoy it.",

@@ -149,6 +149,11 @@ class ShipmentRecord(BaseModel):
     events: list[str] = Field(default_factory=list)
     batch: int = 1
     left_warehouse: bool = False
+    # Set for the parcels of a split order, each run by its own child workflow.
+    shipment_no: str = ""
+    lines: dict[str, int] = Field(default_factory=dict)
+    amount: Decimal | None = None
+    captured: Decimal = Decimal("0")
 
 
 class AlertRecord(BaseModel):
@@ -191,6 +196,7 @@ class OrderView(BaseModel):
     warehouse: str = ""
     bill_to: Address | None = None
     review_reasons: list[str] = Field(default_factory=list)
+    allocation: list[str] = Field(default_factory=list)
     open_exception: str = ""
     payments: list[PaymentRecord] = Field(default_factory=list)
     shipments: list[ShipmentRecord] = Field(default_factory=list)

@@ -73,7 +73,8 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
             status=p.status,
             captured=p.captured,
         )
-    for sh in view.shipments:
+    # A split order's parcel has no carrier id until it is booked.
+    for sh in (sh for sh in view.shipments if sh.shipment_id):
         await record_shipment(
             session,
             order_id=view.order_id,

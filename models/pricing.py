@@ -111,3 +111,21 @@ def price_order(
         ),
         promotion=promo.code if promo is not None and discount > 0 else "",
     )
+
+
+def parcel_shares(
+    lines: Sequence[OrderLine], total: Decimal, parcels: Sequence[Mapping[str, int]]
+) -> list[Decimal]:
+    """What each parcel of a split order is worth of `total` (discount, shipping, tax in).
+
+    Each parcel gets the order total in proportion to the value of the goods it carries; the
+    last takes what rounding left, so the shares always add up to the total exactly.
+    """
+    unit = {ln.sku: ln.line_total / ln.quantity for ln in lines if ln.quantity}
+    goods = sum((ln.line_total for ln in lines), Decimal("0"))
+    values = [sum((unit[sku] * q for sku, q in p.items()), Decimal("0")) for p in parcels]
+    shares: list[Decimal] = []
+    for value in values[:-1]:
+        shares.append(round_money(total * value / goods) if goods else Decimal("0.00"))
+    shares.append(total - sum(shares, Decimal("0")))
+    return shares

@@ -72,8 +72,9 @@ def check_lines_editable(status: OrderStatus) -> None:
 
 
 def check_address_editable(status: OrderStatus) -> None:
-    """Address and contact may change until the parcel ships."""
-    if not _before(status, S.PARTIALLY_SHIPPED):
+    """Address and contact may change until the (last) parcel ships; a split order that is
+    partly shipped re-addresses the parcels that have not left."""
+    if not _before(status, S.SHIPPED):
         raise EditRefused(
             "address_locked_after_shipping",
             f"the address and contact can only change before shipping; the order is {status}",
@@ -81,10 +82,11 @@ def check_address_editable(status: OrderStatus) -> None:
 
 
 def check_cancellable(status: OrderStatus) -> None:
-    """Cancel is possible until the parcel ships; afterwards the return flow applies."""
+    """Cancel is possible until the (last) parcel ships; afterwards the return flow applies.
+    A partly shipped split order cancels the parcels that have not left."""
     if status in (S.CANCELLED, S.FAILED):
         raise EditRefused("already_closed", f"the order is already {status}")
-    if not _before(status, S.PARTIALLY_SHIPPED):
+    if not _before(status, S.SHIPPED):
         raise EditRefused(
             "cancel_locked_after_shipping",
             f"an order can only be cancelled before it ships; the order is {status}. "

@@ -196,7 +196,7 @@ class Payment(Base):
     order_id: Mapped[str] = mapped_column(String(40), index=True)
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
     captured: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     updated_at: Mapped[datetime] = _now()
 
@@ -220,6 +220,8 @@ class Backorder(Base):
     wanted: Mapped[dict[str, int]] = mapped_column(JSONB)
     ship_country: Mapped[str] = mapped_column(String(2), default="")
     status: Mapped[str] = mapped_column(String(16), default="waiting")
+    batch: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    split: Mapped[bool] = mapped_column(default=False, server_default="false")
     created_at: Mapped[datetime] = _now()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
     # Shared with the carrier for signed webhooks; the dev stack makes one if none is given.
     webhook_secret: str = ""
     webhook_tolerance_seconds: int = 300
+
+    # How an order's units are spread over warehouses: fewest_shipments or nearest_first.
+    allocation_strategy: Literal["fewest_shipments", "nearest_first"] = "fewest_shipments"
+    # Orders of one customer to one address placed within this many seconds ship together
+    # (0: only staff merge orders).
+    merge_window_seconds: float = 0.0
 
     # Durable timer lengths, in seconds.
     warehouse_release_seconds: float = 0.0

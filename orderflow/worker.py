@@ -25,6 +25,7 @@ from providers.mail import SmtpMailer
 from providers.payment import HttpPaymentGateway
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
+from workflows.shipment import ShipmentWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,12 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[OrderWorkflow, ReturnWorkflow],
+        workflows=[OrderWorkflow, ReturnWorkflow, ShipmentWorkflow],
         activities=[
             inventory.reserve,
             inventory.ship,
             inventory.ship_batch,
+            inventory.release_batch,
             inventory.backorder,
             inventory.close_backorder,
             inventory.restock_return,

@@ -221,7 +221,8 @@ class Ledger:
             return None
         amount = Decimal(row["amount"])
         captured, refunded = self._totals(authorization_id)
-        if row["voided_at"] is not None:
+        voided = row["voided_at"] is not None
+        if voided and captured == 0:
             status = "voided"
         elif captured == 0:
             status = "authorized"
@@ -239,6 +240,8 @@ class Ledger:
             "status": status,
             "captured_amount": str(_pad(captured, amount)),
             "refunded_amount": str(_pad(refunded, amount)),
+            # After partial captures a void gives the rest of the hold back to the card.
+            "released_amount": str(_pad(amount - captured if voided else Decimal("0"), amount)),
         }
 
     def authorize(self, key: str, body: AuthorizeBody) -> Outcome:
@@ -295,15 +298,16 @@ class Ledger:
         }
 
     def void(self, key: str, authorization_id: str) -> Outcome:
-        """Void an authorization of which nothing was captured; voiding twice is harmless."""
+        """Release what is still authorized (all of it, or the rest after partial captures);
+        voiding twice is harmless."""
         row = self._auth_row(authorization_id)
         if row is None:
             return _failure(404, "not_found", f"no authorization {authorization_id}")
         if row["voided_at"] is None:
             captured, _ = self._totals(authorization_id)
-            if captured > 0:
+            if captured >= Decimal(row["amount"]):
                 return _failure(
-                    409, "already_captured", "a captured authorization cannot be voided"
+                    409, "already_captured", "a fully captured authorization cannot be voided"
                 )
             self.conn.execute(
                 "UPDATE authorizations SET voided_at = ? WHERE id = ?",

@@ -22,8 +22,10 @@ from models.order import (
 
 ORDER_WORKFLOW = "OrderWorkflow"
 RETURN_WORKFLOW = "ReturnWorkflow"
+SHIPMENT_WORKFLOW = "ShipmentWorkflow"
 WORKFLOW_ID_PREFIX = "order-"
 RETURN_ID_PREFIX = "return-"
+SHIPMENT_ID_PREFIX = "shipment-"
 
 # Signals (usable from the CLI and the UI) and updates (the API's path) run the same rules.
 SIGNAL_MODIFY = "modify"
@@ -50,16 +52,26 @@ QUERY_RETURN_VIEW = "return_view"
 # Sent by the restock route after it reserved stock for a backordered order.
 SIGNAL_STOCK_ALLOCATED = "stock_allocated"
 
+# A split order's parcels. Workflows can only signal one another, so the parent asks a child
+# by signal and the child answers with a report signal (the parent's update waits for it).
+SIGNAL_SHIPMENT_REPORT = "shipment_report"
+SIGNAL_SHIPMENT_CANCEL = "cancel_shipment"
+SIGNAL_SHIPMENT_ADDRESS = "change_address"
+QUERY_SHIPMENT_VIEW = "shipment_view"
+
 # Workflow code versions, for workflow.patched(): orders started before a change replay the
 # branch they took (see the README, "Changing workflow code").
 PATCH_LIFECYCLE_V2 = "lifecycle-v2-review-backorder-paylater-notifications"
+PATCH_SPLIT_SHIPMENTS = "split-shipments-v3"
 
 SA_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SA_CUSTOMER = SearchAttributeKey.for_keyword("CustomerId")
 SA_CHANNEL = SearchAttributeKey.for_keyword("Channel")
 SA_SKUS = SearchAttributeKey.for_keyword_list("Skus")
 SA_TOTAL = SearchAttributeKey.for_float("OrderTotal")
-SEARCH_ATTRIBUTES = (SA_STATUS, SA_CUSTOMER, SA_CHANNEL, SA_SKUS, SA_TOTAL)
+# On a parcel's workflow (and a consolidation's): the order it belongs to.
+SA_PARENT = SearchAttributeKey.for_keyword("ParentOrder")
+SEARCH_ATTRIBUTES = (SA_STATUS, SA_CUSTOMER, SA_CHANNEL, SA_SKUS, SA_TOTAL, SA_PARENT)
 
 # The error type an edit refusal carries; the API maps it to 409.
 EDIT_REFUSED = "EditRefused"
@@ -85,10 +97,22 @@ def return_number(order_id: str, n: int) -> str:
     return f"RT-{order_id.removeprefix('SO-')}-{n}"
 
 
+def shipment_number(order_id: str, batch: int) -> str:
+    """The parcel `batch` of a split order: SH-20261123-0F3K9Q7A-2."""
+    return f"SH-{order_id.removeprefix('SO-')}-{batch}"
+
+
+def shipment_workflow_id(shipment_no: str) -> str:
+    """The workflow id of one parcel of a split order."""
+    return f"{SHIPMENT_ID_PREFIX}{shipment_no}"
+
+
 def workflow_id_for_reference(reference: str) -> str:
-    """The workflow a carrier's shipment reference (an order or a return number) belongs to."""
+    """The workflow a carrier's shipment reference (an order, return or parcel number) is for."""
     if reference.startswith("RT-"):
         return return_workflow_id(reference)
+    if reference.startswith("SH-"):
+        return shipment_workflow_id(reference)
     return order_workflow_id(reference)
 
 
@@ -109,6 +133,7 @@ class OrderPolicy(BaseModel):
     backorder_timeout_seconds: float = 14 * DAY
     backorder_recheck_seconds: float = HOUR
     return_decision_seconds: float = 3 * DAY
+    allocation_strategy: str = "fewest_shipments"
     # How long an order may sit in a status before staff are alerted; absent means no limit.
     sla_seconds: dict[str, float] = Field(default_factory=dict)
 
@@ -262,3 +287,59 @@ class ReturnResult(BaseModel):
     status: Literal["rejected", "refunded", "exchanged", "refund_due"]
     refunded: Decimal = Decimal("0.00")
     exchange_order_id: str = ""
+
+
+class ShipmentInput(BaseModel):
+    """One parcel of a split order: what it carries, where to, and its share of the payment."""
+
+    shipment_no: str
+    order_id: str
+    batch: int
+    warehouse: str
+    lines: list[OrderLine]
+    ship_to: Address
+    amount: Decimal
+    currency: str
+    authorization_id: str | None = None
+    policy: OrderPolicy = Field(default_factory=OrderPolicy)
+
+
+class ShipmentReport(BaseModel):
+    """A parcel's news for its parent: what happened and the parcel as it stands."""
+
+    shipment_no: str
+    event: Literal[
+        "booked",
+        "left",
+        "delivered",
+        "exception",
+        "cancelled",
+        "cancel_refused",
+        "address_changed",
+        "address_refused",
+        "failed",
+    ]
+    detail: str = ""
+    tracking_number: str = ""
+    carrier_shipment_id: str = ""
+    captured: Decimal = Decimal("0")
+    carrier_event: str = ""
+
+
+class ShipmentResult(BaseModel):
+    """How a parcel ended."""
+
+    shipment_no: str
+    status: Literal["delivered", "cancelled", "failed"]
+    captured: Decimal = Decimal("0")
+    detail: str = ""
+
+
+class ShipmentCancel(BaseModel):
+    actor: str = "system"
+    reason: str = ""
+
+
+class ShipmentAddress(BaseModel):
+    ship_to: Address
+    actor: str = "system"

@@ -6,36 +6,28 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import (
         BackorderInput,
         InventoryActivities,
+        ParcelHeld,
         PriceInput,
         ReserveInput,
         ReserveResult,
         ShipInput,
     )
-    from activities.logistics import (
-        CARRIER_REFUSED,
-        BookInput,
-        CancelShipmentInput,
-        LogisticsActivities,
-    )
-    from activities.payment import (
-        DECLINED,
-        AuthorizeInput,
-        CaptureInput,
-        PaymentActivities,
-        RefundInput,
-        VoidInput,
-    )
+    from activities.logistics import CARRIER_REFUSED
+    from activities.payment import DECLINED, AuthorizeInput, PaymentActivities, RefundInput
     from activities.records import RecordActivities, SaveViewInput
     from activities.risk import RiskActivities, RiskInput
+    from models.money import round_money
     from models.notifications import STAFF, Notification, render, render_alert
     from models.order import (
         AlertRecord,
@@ -48,8 +40,9 @@ with workflow.unsafe.imports_passed_through():
         PricedOrder,
         ShipmentRecord,
     )
-    from models.pricing import merge_lines
+    from models.pricing import merge_lines, parcel_shares
     from models.returns import check_returnable, refund_amount
+    from models.shipments import combined_status, live_parcels
     from models.status import (
         EditRefused,
         OrderStatus,
@@ -58,31 +51,26 @@ with workflow.unsafe.imports_passed_through():
         check_lines_editable,
     )
     from workflows import contract as c
+    from workflows import steps
+    from workflows.steps import (
+        EXCEPTION_EVENTS,
+        LOCAL,
+        REMOTE,
+        SELF_HEALING,
+        SHIPPED_EVENTS,
+    )
+    from workflows.steps import error_message as _error_message
+    from workflows.steps import error_type as _error_type
 
 S = OrderStatus
-LOCAL = timedelta(seconds=30)
-REMOTE = timedelta(seconds=30)
-# Carrier events that mean the parcel has left the warehouse.
-SHIPPED_EVENTS = {"PICKED_UP", "IN_TRANSIT", "OUT_FOR_DELIVERY"}
-EXCEPTION_EVENTS = {"DELIVERY_FAILED", "LOST", "DAMAGED", "ADDRESS_PROBLEM"}
-# Exceptions the carrier resolves itself (it tries again); the others wait for staff.
-SELF_HEALING = {"DELIVERY_FAILED"}
+# How long a parent waits for a parcel to answer a cancel or a new address.
+PARCEL_ANSWER = timedelta(minutes=5)
 
 
 def _refusal(exc: EditRefused) -> ApplicationError:
     return ApplicationError(
         exc.message, {"rule": exc.rule}, type=c.EDIT_REFUSED, non_retryable=True
     )
-
-
-def _error_type(exc: BaseException) -> str:
-    cause = exc.cause if isinstance(exc, ActivityError) else exc
-    return cause.type or "" if isinstance(cause, ApplicationError) else ""
-
-
-def _error_message(exc: BaseException) -> str:
-    cause = exc.cause if isinstance(exc, ActivityError) else exc
-    return cause.message if isinstance(cause, ApplicationError) else str(exc)
 
 
 @workflow.defn(name=c.ORDER_WORKFLOW)
@@ -113,6 +101,14 @@ class OrderWorkflow:
         self._return_tasks: list[asyncio.Task[None]] = []
         self._return_count = 0
         self._window_closed = False
+        self._v3 = False
+        self._parcels: list[ParcelHeld] = []
+        self._children: dict[str, ChildWorkflowHandle[Any, c.ShipmentResult]] = {}
+        self._parcel_tasks: list[asyncio.Task[None]] = []
+        self._open_parcels: set[str] = set()
+        # Parcels asked to cancel or change address that have not answered yet.
+        self._awaiting: set[str] = set()
+        self._unsaved_reports = False
 
     # ---- queries, updates and signals -------------------------------------------------
     # Each edit is one coroutine raising EditRefused; the update returns the refusal to the
@@ -225,6 +221,11 @@ class OrderWorkflow:
             self._seen_events.add(event.event_id)
             self._events.append(event)
 
+    @workflow.signal(name=c.SIGNAL_SHIPMENT_REPORT)
+    def shipment_report(self, r: c.ShipmentReport) -> None:
+        """News from one parcel of a split order; the order's status follows its parcels."""
+        self._on_parcel_report(r)
+
     @workflow.signal(name=c.SIGNAL_STOCK_ALLOCATED)
     def stock_allocated(self) -> None:
         """A restock reserved this backordered order's units."""
@@ -261,6 +262,8 @@ class OrderWorkflow:
         # Orders placed before review, backorders, pay-later and notifications replay the
         # first version of the path; every new order takes the second.
         self._v2 = workflow.patched(c.PATCH_LIFECYCLE_V2)
+        # Orders since split shipments may take their units from several warehouses.
+        self._v3 = self._v2 and workflow.patched(c.PATCH_SPLIT_SHIPMENTS)
         if self._v2:
             if inp.policy.sla_seconds:
                 self._sla_watch = asyncio.create_task(self._watch_sla())
@@ -277,7 +280,9 @@ class OrderWorkflow:
                 await self._pick_pack_book()
         await self._flush()
 
-        while not self._closed and self._status not in (S.DELIVERED,):
+        if self._children:
+            await self._follow_parcels()
+        while not self._closed and self._status not in (S.DELIVERED,) and not self._children:
             await workflow.wait_condition(lambda: bool(self._events) or self._closed)
             async with self._lock:
                 while self._events and not self._closed:
@@ -353,9 +358,20 @@ class OrderWorkflow:
     def _hold(self, reserve: ReserveResult) -> None:
         if reserve.ok:
             self._stock_held = True
-            self.view_.warehouse = reserve.warehouse_id
-            self._note("stock_reserved", "system", f"warehouse {reserve.warehouse_id}")
+            self._take_allocation(reserve)
+            self._note(
+                "stock_reserved",
+                "system",
+                "; ".join([f"warehouse {reserve.warehouse_id}", *reserve.reasons])
+                if len(reserve.parcels) <= 1
+                else "; ".join(reserve.reasons),
+            )
         self._shortfall = reserve
+
+    def _take_allocation(self, reserve: ReserveResult) -> None:
+        self.view_.warehouse = reserve.warehouse_id
+        self._parcels = reserve.parcels
+        self.view_.allocation = reserve.reasons
 
     async def _await_review(self) -> bool:
         policy = self._inp.policy
@@ -398,7 +414,10 @@ class OrderWorkflow:
             await workflow.execute_local_activity_method(
                 InventoryActivities.backorder,
                 BackorderInput(
-                    order_id=v.order_id, lines=self._wanted(v.lines), ship_country=v.ship_to.country
+                    order_id=v.order_id,
+                    lines=self._wanted(v.lines),
+                    ship_country=v.ship_to.country,
+                    split=self._v3,
                 ),
                 start_to_close_timeout=LOCAL,
             )
@@ -505,6 +524,9 @@ class OrderWorkflow:
 
     async def _pick_pack_book(self) -> None:
         v = self.view_
+        if len(self._parcels) > 1:
+            await self._ship_in_parcels()
+            return
         self._set_status(S.PICKING, "system", f"pick ticket sent to warehouse {v.warehouse}")
         self._set_status(
             S.PACKED, "warehouse", f"{sum(ln.quantity for ln in v.lines)} units packed"
@@ -520,16 +542,12 @@ class OrderWorkflow:
     async def _book(self, batch: int = 1) -> None:
         v = self.view_
         self._booking_count += 1
-        booking = await workflow.execute_activity_method(
-            LogisticsActivities.book,
-            BookInput(
-                order_id=v.order_id,
-                idempotency_key=f"{v.order_id}:ship:{self._booking_count}",
-                ship_to=v.ship_to,
-                items=[{"sku": ln.sku, "quantity": ln.quantity} for ln in v.lines],
-            ),
-            start_to_close_timeout=REMOTE,
-            retry_policy=self._remote_retry(),
+        booking = await steps.book(
+            v.order_id,
+            f"{v.order_id}:ship:{self._booking_count}",
+            v.ship_to,
+            self._wanted(v.lines),
+            self._inp.policy,
         )
         v.shipments.append(
             ShipmentRecord(
@@ -590,6 +608,231 @@ class OrderWorkflow:
         self._alert("carrier_exception", "critical", f"{detail}: reship, refund or contact")
         self._notify("delivery_issue", kind.lower().replace("_", " "))
 
+    # ---- split orders: one child workflow per parcel ----------------------------------
+
+    async def _ship_in_parcels(self) -> None:
+        v = self.view_
+        payment = self._active_payment()
+        shares = parcel_shares(v.lines, v.totals.total, [p.lines for p in self._parcels])
+        self._set_status(
+            S.PICKING,
+            "system",
+            f"{len(self._parcels)} parcels: pick tickets sent to "
+            + ", ".join(p.warehouse_id for p in self._parcels),
+        )
+        for parcel, share in zip(self._parcels, shares, strict=True):
+            no = c.shipment_number(v.order_id, parcel.batch)
+            lines = [
+                ln.model_copy(
+                    update={
+                        "quantity": parcel.lines[ln.sku],
+                        "line_total": round_money(ln.unit_price * parcel.lines[ln.sku]),
+                    }
+                )
+                for ln in v.lines
+                if ln.sku in parcel.lines
+            ]
+            handle = await workflow.start_child_workflow(
+                c.SHIPMENT_WORKFLOW,
+                c.ShipmentInput(
+                    shipment_no=no,
+                    order_id=v.order_id,
+                    batch=parcel.batch,
+                    warehouse=parcel.warehouse_id,
+                    lines=lines,
+                    ship_to=v.ship_to,
+                    amount=share if payment else Decimal("0.00"),
+                    currency=v.totals.currency,
+                    authorization_id=payment.authorization_id if payment else None,
+                    policy=self._inp.policy,
+                ),
+                id=c.shipment_workflow_id(no),
+                result_type=c.ShipmentResult,
+                static_summary=f"{no} · parcel {parcel.batch} of {v.order_id} from "
+                f"{parcel.warehouse_id}",
+                memo={"order_id": v.order_id},
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(c.SA_CUSTOMER, v.customer.id),
+                        SearchAttributePair(c.SA_CHANNEL, v.channel.value),
+                        SearchAttributePair(c.SA_SKUS, sorted(parcel.lines)),
+                        SearchAttributePair(c.SA_PARENT, v.order_id),
+                    ]
+                ),
+            )
+            v.shipments.append(
+                ShipmentRecord(
+                    shipment_id="",
+                    tracking_number="",
+                    warehouse=parcel.warehouse_id,
+                    status="picking",
+                    batch=parcel.batch,
+                    shipment_no=no,
+                    lines=parcel.lines,
+                    amount=share,
+                )
+            )
+            v.related.append({"type": "shipment", "id": no})
+            self._children[no] = handle
+            self._open_parcels.add(no)
+            self._parcel_tasks.append(asyncio.create_task(self._follow_parcel(no, handle)))
+            self._note("parcel_started", "system", f"{no} from {parcel.warehouse_id}: {share}")
+
+    async def _follow_parcel(
+        self, no: str, handle: ChildWorkflowHandle[Any, c.ShipmentResult]
+    ) -> None:
+        result = await handle
+        self._open_parcels.discard(no)
+        rec = self._parcel(no)
+        if rec is not None and result.status != "delivered":
+            rec.status = result.status
+
+    async def _follow_parcels(self) -> None:
+        """Save what the parcels report until every one has ended, then settle the payment."""
+        while self._open_parcels:
+            await workflow.wait_condition(lambda: self._unsaved_reports or not self._open_parcels)
+            self._unsaved_reports = False
+            await self._flush()
+        async with self._lock:
+            v = self.view_
+            payment = next(
+                (p for p in v.payments if p.status in ("authorized", "partially_captured")), None
+            )
+            if payment is not None:
+                # Parcels that never shipped leave part of the hold: give it back to the card.
+                await steps.void(v.order_id, payment.authorization_id, self._inp.policy)
+                payment.status = "captured" if payment.captured > 0 else "voided"
+                self._note(
+                    "payment_released",
+                    "gateway",
+                    f"{payment.amount - payment.captured} {payment.currency} not captured",
+                )
+            if not self._closed and not live_parcels(v.shipments):
+                await self._close(S.FAILED, "carrier", "no parcel could be shipped")
+        await self._flush()
+
+    def _parcel(self, no: str) -> ShipmentRecord | None:
+        return next((s for s in self.view_.shipments if s.shipment_no == no), None)
+
+    def _on_parcel_report(self, r: c.ShipmentReport) -> None:
+        v = self.view_
+        rec = self._parcel(r.shipment_no)
+        if rec is None:
+            return
+        if r.event in ("cancelled", "cancel_refused", "address_changed", "address_refused"):
+            self._awaiting.discard(r.shipment_no)
+        if r.tracking_number:
+            rec.tracking_number = r.tracking_number
+            rec.shipment_id = r.carrier_shipment_id
+        if r.carrier_event:
+            rec.status = r.carrier_event.lower()
+            rec.events.append(r.carrier_event)
+        detail = f"{r.shipment_no}: {r.detail}"
+        if r.event == "booked":
+            rec.status = "booked" if not rec.left_warehouse else rec.status
+            self._note("shipment_booked", "carrier", detail)
+        elif r.event == "left":
+            if rec.left_warehouse:
+                return
+            rec.left_warehouse = True
+            rec.captured = r.captured
+            payment = next(
+                (
+                    p
+                    for p in v.payments
+                    if p.authorization_id and p.status in ("authorized", "partially_captured")
+                ),
+                None,
+            )
+            if payment is not None and r.captured > 0:
+                payment.captured += r.captured
+                payment.status = (
+                    "captured" if payment.captured >= payment.amount else "partially_captured"
+                )
+                self._note("payment_captured", "gateway", f"{r.captured} {payment.currency}")
+            self._note("parcel_left", "carrier", detail)
+            self._notify("parcel_shipped", f"{r.shipment_no}, tracking {rec.tracking_number}")
+        elif r.event == "delivered":
+            rec.status = "delivered"
+            self._note("parcel_delivered", "carrier", detail)
+        elif r.event == "exception":
+            self._note("carrier_exception", "carrier", detail)
+            self._on_exception(r.carrier_event, detail)
+        elif r.event in ("cancelled", "failed"):
+            rec.status = r.event
+            self._note(f"parcel_{r.event}", "system", detail)
+            if r.event == "failed":
+                self._alert("shipment_failed", "critical", detail)
+        else:
+            self._note(f"parcel_{r.event}", "system", detail)
+        self._follow_combined_status()
+        self._unsaved_reports = True
+
+    def _follow_combined_status(self) -> None:
+        v = self.view_
+        status = combined_status(v.shipments)
+        # Once delivered the order's own after-sales statuses (returns) take over.
+        if status is None or status == self._status or self._closed:
+            return
+        if self._status not in (S.PICKING, S.PACKED, S.PARTIALLY_SHIPPED, S.SHIPPED):
+            return
+        live = live_parcels(v.shipments)
+        left = sum(1 for p in live if p.left_warehouse)
+        reason = {
+            S.PACKED: f"{len(live)} parcels packed and booked",
+            S.PARTIALLY_SHIPPED: f"{left} of {len(live)} parcels shipped",
+            S.SHIPPED: f"all {len(live)} parcels shipped",
+            S.DELIVERED: f"all {len(live)} parcels delivered",
+        }.get(status, str(status))
+        self._set_status(status, "carrier", reason)
+        if status == S.DELIVERED:
+            v.open_exception = ""
+            self._resolve_alerts({"carrier_exception"})
+            self._notify("delivered")
+
+    async def _ask_parcels(self, signal: str, arg: object) -> list[ShipmentRecord]:
+        """Send a request to every parcel that has not left and wait for their answers."""
+        targets = [
+            s
+            for s in self.view_.shipments
+            if s.shipment_no
+            and not s.left_warehouse
+            and s.status not in ("cancelled", "failed", "delivered")
+            and s.shipment_no in self._open_parcels
+        ]
+        for s in targets:
+            self._awaiting.add(s.shipment_no)
+            try:
+                await self._children[s.shipment_no].signal(signal, arg)
+            except Exception:
+                # The parcel's workflow ended in the meantime: there is nobody left to ask.
+                self._awaiting.discard(s.shipment_no)
+        nos = {s.shipment_no for s in targets}
+        try:
+            await workflow.wait_condition(lambda: not (nos & self._awaiting), timeout=PARCEL_ANSWER)
+        except TimeoutError:
+            self._awaiting -= nos
+        return targets
+
+    async def _cancel_parcels(self, req: c.CancelRequest) -> None:
+        """Cancel what has not shipped; the whole order if nothing has."""
+        reason = req.reason or "cancelled"
+        asked = await self._ask_parcels(
+            c.SIGNAL_SHIPMENT_CANCEL, c.ShipmentCancel(actor=req.actor, reason=reason)
+        )
+        stopped = [s.shipment_no for s in asked if s.status == "cancelled"]
+        if not stopped:
+            raise EditRefused(
+                "parcels_already_left",
+                "every parcel has left the warehouse; request a return instead",
+            )
+        if not live_parcels(self.view_.shipments):
+            await self._close(S.CANCELLED, req.actor, reason)
+            return
+        self._note("parcels_cancelled", req.actor, f"{', '.join(stopped)}: {reason}")
+        self._notify("parcels_cancelled", f"parcel(s) {', '.join(stopped)} cancelled: {reason}")
+        self._follow_combined_status()
+
     # ---- edits ------------------------------------------------------------------------
 
     async def _modify(self, req: c.ModifyRequest) -> None:
@@ -625,7 +868,11 @@ class OrderWorkflow:
         if req.ship_to is not None and req.ship_to != v.ship_to:
             v.ship_to = req.ship_to
             changes.append("address")
-            if any(s.status == "booked" for s in v.shipments):
+            if self._children:
+                await self._ask_parcels(
+                    c.SIGNAL_SHIPMENT_ADDRESS, c.ShipmentAddress(ship_to=v.ship_to, actor=req.actor)
+                )
+            elif any(s.status == "booked" for s in v.shipments):
                 await self._rebook()
         if req.contact is not None:
             if req.contact.email is not None:
@@ -676,7 +923,7 @@ class OrderWorkflow:
                 ) from None
             if authorized is not None:
                 await self._void(authorized)
-        v.warehouse = reserve.warehouse_id
+        self._take_allocation(reserve)
         v.lines = priced.lines
         v.totals = priced.totals
         v.promotion = priced.promotion
@@ -686,7 +933,10 @@ class OrderWorkflow:
                 await workflow.execute_local_activity_method(
                     InventoryActivities.backorder,
                     BackorderInput(
-                        order_id=v.order_id, lines=self._wanted(v.lines), ship_country=country
+                        order_id=v.order_id,
+                        lines=self._wanted(v.lines),
+                        ship_country=country,
+                        split=self._v3,
                     ),
                     start_to_close_timeout=LOCAL,
                 )
@@ -707,7 +957,10 @@ class OrderWorkflow:
         async with self._lock:
             try:
                 check_cancellable(self.view_.status)
-                await self._close(S.CANCELLED, req.actor, req.reason or "cancelled")
+                if self._children:
+                    await self._cancel_parcels(req)
+                else:
+                    await self._close(S.CANCELLED, req.actor, req.reason or "cancelled")
             except EditRefused as exc:
                 self._note("cancel_refused", req.actor, f"{exc.rule}: {exc.message}")
                 await self._flush()
@@ -719,7 +972,8 @@ class OrderWorkflow:
         stock. A parcel the carrier already took refuses, and then nothing is undone."""
         v = self.view_
         for s in v.shipments:
-            if s.status == "booked":
+            # A split order's parcels are cancelled by their own workflows.
+            if s.status == "booked" and not s.shipment_no:
                 await self._cancel_shipment(s)
         payment = self._active_payment()
         if payment is not None:
@@ -744,24 +998,7 @@ class OrderWorkflow:
         )
 
     async def _cancel_shipment(self, s: ShipmentRecord) -> None:
-        try:
-            await workflow.execute_activity_method(
-                LogisticsActivities.cancel,
-                CancelShipmentInput(
-                    order_id=self.view_.order_id,
-                    idempotency_key=f"{self.view_.order_id}:ship-cancel:{s.shipment_id}",
-                    shipment_id=s.shipment_id,
-                ),
-                start_to_close_timeout=REMOTE,
-                retry_policy=self._remote_retry(),
-            )
-        except ActivityError as exc:
-            if _error_type(exc) != CARRIER_REFUSED:
-                raise
-            raise EditRefused(
-                "parcel_already_picked_up",
-                f"the carrier has already picked up the parcel: {_error_message(exc)}",
-            ) from None
+        await steps.cancel_booking(self.view_.order_id, s.shipment_id, self._inp.policy)
         s.status = "cancelled"
         self._note("shipment_cancelled", "system", f"tracking {s.tracking_number}")
 
@@ -830,6 +1067,12 @@ class OrderWorkflow:
             try:
                 if not v.open_exception:
                     raise EditRefused("no_open_exception", "the order has no open delivery problem")
+                if self._children and req.action != "contact_customer":
+                    raise EditRefused(
+                        "split_order_parcel",
+                        "a parcel of a split order is reshipped or refunded by hand; "
+                        "contact_customer is available",
+                    )
                 if req.action == "reship":
                     await self._reship()
                 elif req.action == "refund":
@@ -983,6 +1226,9 @@ class OrderWorkflow:
                 lines=wanted,
                 ship_country=country or self.view_.ship_to.country,
                 batch=batch,
+                # A reshipment (batch > 1) is one parcel from one warehouse.
+                split=self._v3 and batch == 1,
+                strategy=self._inp.policy.allocation_strategy,
             ),
             start_to_close_timeout=LOCAL,
         )
@@ -1019,32 +1265,19 @@ class OrderWorkflow:
         if payment is None:
             return
         amount = v.totals.total
-        await workflow.execute_activity_method(
-            PaymentActivities.capture,
-            CaptureInput(
-                order_id=v.order_id,
-                idempotency_key=f"{v.order_id}:capture:{payment.authorization_id}",
-                authorization_id=payment.authorization_id,
-                amount=amount,
-            ),
-            start_to_close_timeout=REMOTE,
-            retry_policy=self._remote_retry(),
+        await steps.capture(
+            v.order_id,
+            f"{v.order_id}:capture:{payment.authorization_id}",
+            payment.authorization_id,
+            amount,
+            self._inp.policy,
         )
         payment.status = "captured"
         payment.captured = amount
         self._note("payment_captured", "gateway", f"{amount} {payment.currency}")
 
     async def _void(self, payment: PaymentRecord) -> None:
-        await workflow.execute_activity_method(
-            PaymentActivities.void,
-            VoidInput(
-                order_id=self.view_.order_id,
-                idempotency_key=f"{self.view_.order_id}:void:{payment.authorization_id}",
-                authorization_id=payment.authorization_id,
-            ),
-            start_to_close_timeout=REMOTE,
-            retry_policy=self._remote_retry(),
-        )
+        await steps.void(self.view_.order_id, payment.authorization_id, self._inp.policy)
         payment.status = "voided"
         self._note("payment_voided", "gateway", f"{payment.amount} {payment.currency}")
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import order_calls
-from api.deps import SessionDep, SessionsDep, TemporalDep
+from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import RestockBody
 from models import inventory_repo
@@ -27,14 +27,18 @@ async def get_stock(sku: str, session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/inventory/restock")
-async def restock(body: RestockBody, sessions: SessionsDep, client: TemporalDep) -> dict[str, Any]:
+async def restock(
+    body: RestockBody, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Add units; waiting backorders are served first come, first served, then told."""
     async with sessions.begin() as session:
         if await session.get(Product, body.sku) is None:
             raise ApiError(422, "unknown_sku", f"no SKU {body.sku}")
         if await session.get(Warehouse, body.warehouse_id) is None:
             raise ApiError(422, "unknown_warehouse", f"no warehouse {body.warehouse_id}")
-        served = await inventory_repo.restock(session, body.sku, body.warehouse_id, body.quantity)
+        served = await inventory_repo.restock(
+            session, body.sku, body.warehouse_id, body.quantity, settings.allocation_strategy
+        )
     # After the commit: the units are held for these orders whether or not this reaches them;
     # a backordered order also re-checks on its own timer.
     await asyncio.gather(

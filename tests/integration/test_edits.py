@@ -54,7 +54,7 @@ async def test_lines_and_address_change_before_picking(make_stack) -> None:
     r = await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "changed my mind"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CANCELLED"
-    await stack.save_history(oid, "order_edited_then_cancelled_v2")
+    await stack.save_history(oid, "order_edited_then_cancelled_v3")
 
 
 async def test_edits_refused_after_picking_and_after_shipping(make_stack) -> None:
@@ -97,7 +97,7 @@ async def test_edits_refused_after_picking_and_after_shipping(make_stack) -> Non
     for _ in range(3):  # in transit, out for delivery, delivered
         await _advance(stack, oid)
     await wait_status(stack.api, oid, "COMPLETED")
-    await stack.save_history(oid, "order_edits_refused_v2")
+    await stack.save_history(oid, "order_edits_refused_v3")
 
 
 async def test_cancel_compensates_stock_payment_and_shipment(make_stack) -> None:
@@ -125,7 +125,7 @@ async def test_cancel_compensates_stock_payment_and_shipment(make_stack) -> None
     assert (await stack.carrier.get(f"/v1/shipments/{shipment_id}")).json()["status"] == "cancelled"
     final = await wait_status(stack.api, oid, "CANCELLED")
     assert final["status_reason"] == "customer asked"
-    await stack.save_history(oid, "order_cancelled_when_packed_v2")
+    await stack.save_history(oid, "order_cancelled_when_packed_v3")
 
 
 async def test_signals_follow_the_same_rules(make_stack) -> None:
@@ -147,7 +147,7 @@ async def test_signals_follow_the_same_rules(make_stack) -> None:
     await handle.signal(c.SIGNAL_CANCEL, c.CancelRequest(reason="by signal", actor="cli:staff"))
     view = await wait_status(stack.api, oid, "CANCELLED")
     assert view["status_reason"] == "by signal"
-    await stack.save_history(oid, "order_signals_v2")
+    await stack.save_history(oid, "order_signals_v3")
 
     # A refused signal edit lands in the history instead of changing the order.
     stack2 = await make_stack()

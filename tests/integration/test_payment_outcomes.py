@@ -40,7 +40,7 @@ async def test_decline_without_new_method_fails_and_releases_stock(make_stack) -
     assert "declined" in view["status_reason"]
     assert await stack.stock(sku) == {"WH-SHA": (4, 0)}
     assert await _auths(stack, order["order_id"]) == []
-    await stack.save_history(order["order_id"], "order_declined_v2")
+    await stack.save_history(order["order_id"], "order_declined_v3")
 
 
 async def test_flaky_gateway_error_is_retried(make_stack) -> None:

@@ -219,9 +219,23 @@ async def test_void(gateway: HttpPaymentGateway, admin: httpx.AsyncClient) -> No
     assert entry["captures"] == []
 
 
-async def test_void_after_capture_is_refused(gateway: HttpPaymentGateway) -> None:
-    auth_id = await authorized(gateway)
-    await gateway.capture(idempotency_key=key(), authorization_id=auth_id, amount=Decimal("1.00"))
+async def test_void_after_partial_capture_releases_the_rest(
+    gateway: HttpPaymentGateway, admin: httpx.AsyncClient
+) -> None:
+    auth_id = await authorized(gateway, "40.00")
+    await gateway.capture(idempotency_key=key(), authorization_id=auth_id, amount=Decimal("15.00"))
+    released = await gateway.void(idempotency_key=key(), authorization_id=auth_id)
+    assert released.status == "captured" and released.captured_amount == Decimal("15.00")
+    with pytest.raises(PaymentRejected) as rejected:
+        await gateway.capture(idempotency_key=key(), authorization_id=auth_id, amount=Decimal("1"))
+    assert rejected.value.status_code == 409
+    (entry,) = await ledger(admin)
+    assert entry["released_amount"] == "25.00"
+
+
+async def test_void_after_full_capture_is_refused(gateway: HttpPaymentGateway) -> None:
+    auth_id = await authorized(gateway, "40.00")
+    await gateway.capture(idempotency_key=key(), authorization_id=auth_id, amount=Decimal("40.00"))
     with pytest.raises(PaymentRejected) as rejected:
         await gateway.void(idempotency_key=key(), authorization_id=auth_id)
     assert rejected.value.status_code == 409

@@ -11,6 +11,7 @@ from temporalio.worker import Replayer
 
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
+from workflows.shipment import ShipmentWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
@@ -26,7 +27,8 @@ def test_there_are_histories_for_each_workflow_type() -> None:
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[OrderWorkflow, ReturnWorkflow], data_converter=pydantic_data_converter
+        workflows=[OrderWorkflow, ReturnWorkflow, ShipmentWorkflow],
+        data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

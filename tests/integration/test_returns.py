@@ -55,7 +55,7 @@ async def test_partial_return_refunded_and_restocked(make_stack) -> None:
     assert await stack.stock(sku) == {"WH-SHA": (8, 0)}
 
     order = await wait_status(stack.api, oid, "RETURNED")
-    await stack.save_history(oid, "order_returned_v2")
+    await stack.save_history(oid, "order_returned_v3")
     await stack.client.get_workflow_handle(f"return-{rid}").result()
     await stack.save_history(rid, "return_refunded")
     ledger = (await stack.payment.get("/_admin/ledger")).json()

@@ -32,7 +32,7 @@ async def test_risky_order_is_reviewed_and_approved(make_stack) -> None:
     r = await stack.api.post(f"/orders/{oid}/review", json={"decision": "approve", "note": "ok"})
     assert r.status_code == 200, r.text
     view = await wait_status(stack.api, oid, "CONFIRMED")
-    await stack.save_history(oid, "order_reviewed_v2")
+    await stack.save_history(oid, "order_reviewed_v3")
     assert view["payments"][0]["status"] == "authorized"
     alerts = await _alerts(stack, oid)
     assert alerts[0]["resolved_at"] is not None
@@ -109,7 +109,7 @@ async def test_bank_transfer_waits_for_payment(make_stack) -> None:
     await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "changed mind"})
     view = await wait_status(stack.api, oid, "CANCELLED")
     assert view["payments"][0]["status"] == "refund_due"
-    await stack.save_history(oid, "order_bank_transfer_v2")
+    await stack.save_history(oid, "order_bank_transfer_v3")
     assert "refund_due" in [a["kind"] for a in await _alerts(stack, oid)]
 
 
@@ -153,7 +153,7 @@ async def test_backorders_woken_by_restock_first_come_first_served(make_stack) -
     )
     assert r.json()["backorders_served"] == [second["order_id"]]
     await wait_status(stack.api, second["order_id"], "CONFIRMED")
-    await stack.save_history(second["order_id"], "order_backordered_v2")
+    await stack.save_history(second["order_id"], "order_backordered_v3")
     assert await stack.stock(sku) == {"WH-SHA": (4, 4)}
     for o in (first, second):
         await stack.api.post(f"/orders/{o['order_id']}/cancel", json={})
@@ -199,7 +199,7 @@ async def test_lost_parcel_is_reshipped(make_stack) -> None:
     r = await stack.api.post(f"/orders/{oid}/exception-actions", json={"action": "reship"})
     assert r.status_code == 200, r.text
     assert len(r.json()["shipments"]) == 2
-    await stack.save_history(oid, "order_reshipped_v2")
+    await stack.save_history(oid, "order_reshipped_v3")
     assert await stack.stock(sku) == {"WH-SHA": (4, 1)}
 
 
@@ -215,7 +215,7 @@ async def test_lost_parcel_is_refunded(make_stack) -> None:
     )
     assert r.status_code == 200, r.text
     view = await wait_status(stack.api, oid, "REFUNDED")
-    await stack.save_history(oid, "order_lost_refunded_v2")
+    await stack.save_history(oid, "order_lost_refunded_v3")
     assert view["payments"][0]["status"] == "refunded"
     ledger = (await stack.payment.get("/_admin/ledger")).json()
     auth = next(a for a in ledger["authorizations"] if a["order_id"] == oid)

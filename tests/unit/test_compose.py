@@ -66,6 +66,7 @@ SEARCH_ATTRIBUTES = {
     "Channel": "Keyword",
     "Skus": "KeywordList",
     "OrderTotal": "Double",
+    "ParentOrder": "Keyword",
 }
 
 

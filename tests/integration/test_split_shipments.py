@@ -1,0 +1,180 @@
+"""Split orders: one child ShipmentWorkflow per parcel, combined status, per-parcel capture (§4)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from tests.integration.helpers import TERMINAL, eventually, order_body, place, wait_status
+from workflows import contract as c
+
+HOLD = "11111"  # the carrier stand-in holds these parcels until told to move
+
+
+async def _split_order(stack: Any, postal_code: str = "200001") -> tuple[str, str, str]:
+    """An order for one SKU only Shanghai has and one only Rotterdam has: two parcels."""
+    tea = await stack.add_product({"WH-SHA": 5}, price="10.00")
+    cups = await stack.add_product({"WH-RTM": 5}, price="30.00")
+    order = await place(stack.api, order_body([(tea, 2), (cups, 1)], postal_code=postal_code))
+    return order["order_id"], tea, cups
+
+
+async def _parcels_booked(stack: Any, oid: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any]:
+        return (await stack.api.get(f"/orders/{oid}")).json()  # type: ignore[no-any-return]
+
+    return await eventually(  # type: ignore[no-any-return]
+        probe,
+        lambda v: len(v["shipments"]) == 2 and all(s["tracking_number"] for s in v["shipments"]),
+    )
+
+
+async def _advance(stack: Any, shipment_id: str, times: int = 1) -> None:
+    for _ in range(times):
+        r = await stack.carrier.post(f"/_admin/shipments/{shipment_id}/advance")
+        assert r.status_code == 200, r.text
+
+
+def _auth(ledger: dict[str, Any], oid: str) -> dict[str, Any]:
+    auths = [a for a in ledger["authorizations"] if a["order_id"] == oid]
+    assert len(auths) == 1, auths
+    return auths[0]  # type: ignore[no-any-return]
+
+
+async def test_two_warehouse_order_ships_in_two_parcels_and_completes(make_stack) -> None:
+    stack = await make_stack()
+    oid, tea, cups = await _split_order(stack)
+    view = await wait_status(stack.api, oid, "COMPLETED", 60)
+
+    assert view["allocation"] and "2 parcels" in view["allocation"][0]
+    parcels = {s["warehouse"]: s for s in view["shipments"]}
+    assert set(parcels) == {"WH-SHA", "WH-RTM"}
+    assert parcels["WH-SHA"]["lines"] == {tea: 2} and parcels["WH-RTM"]["lines"] == {cups: 1}
+    assert all(s["status"] == "delivered" and s["tracking_number"] for s in parcels.values())
+    shares = [Decimal(s["amount"]) for s in parcels.values()]
+    total = Decimal(view["totals"]["total"])
+    assert sum(shares) == total and all(x > 0 for x in shares)
+
+    kinds = [h["kind"] for h in view["history"]]
+    statuses = [k for k in kinds if k.startswith("status:")]
+    for expected in ("status:PICKING", "status:PARTIALLY_SHIPPED", "status:DELIVERED"):
+        assert expected in statuses, statuses
+    assert statuses.index("status:PARTIALLY_SHIPPED") < statuses.index("status:DELIVERED")
+    assert kinds.count("parcel_left") == 2 and kinds.count("parcel_started") == 2
+    related = [r["id"] for r in view["related"] if r["type"] == "shipment"]
+    assert sorted(related) == sorted(s["shipment_no"] for s in view["shipments"])
+
+    # Each parcel captured its own share; together exactly the total, nothing left held.
+    auth = _auth((await stack.payment.get("/_admin/ledger")).json(), oid)
+    assert sorted(Decimal(x["amount"]) for x in auth["captures"]) == sorted(shares)
+    assert view["payments"][0]["status"] == "captured"
+    assert Decimal(view["payments"][0]["captured"]) == total
+    assert await stack.stock(tea) == {"WH-SHA": (3, 0)}
+    assert await stack.stock(cups) == {"WH-RTM": (4, 0)}
+
+    # The children are real workflows, linked to the order in the Temporal UI.
+    for no in related:
+        handle = stack.client.get_workflow_handle(c.shipment_workflow_id(no))
+        desc = await handle.describe()
+        assert desc.parent_id == c.order_workflow_id(oid)
+        assert desc.typed_search_attributes.get(c.SA_PARENT) == oid
+        assert (await handle.result())["status"] == "delivered"
+    await stack.save_history(oid, "order_split_v3")
+    await stack.save_history(related[0], "shipment_delivered")
+
+
+async def test_address_change_reaches_parcels_and_partial_cancel(make_stack) -> None:
+    stack = await make_stack()
+    oid, tea, cups = await _split_order(stack, postal_code=HOLD)
+    view = await _parcels_booked(stack, oid)
+    await wait_status(stack.api, oid, "PACKED")
+    by_wh = {s["warehouse"]: s for s in view["shipments"]}
+
+    moved = {**order_body(postal_code=HOLD)["ship_to"], "line1": "8 Huaihai Rd"}
+    r = await stack.api.patch(f"/orders/{oid}", json={"ship_to": moved})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    # Both parcels were rebooked to the new address; the old bookings are cancelled.
+    assert {s["tracking_number"] for s in view["shipments"]}.isdisjoint(
+        {s["tracking_number"] for s in by_wh.values()}
+    )
+    state = (await stack.carrier.get("/_admin/state")).json()["shipments"]
+    ours = [s for s in state if s["reference"].startswith("SH-") and oid[3:] in s["reference"]]
+    live = [s for s in ours if s["status"] != "cancelled"]
+    assert len(ours) == 4 and len(live) == 2
+    assert all(s["ship_to"]["line1"] == "8 Huaihai Rd" for s in live)
+
+    # The Shanghai parcel leaves; the order is partly shipped and its share captured.
+    sha = next(s for s in view["shipments"] if s["warehouse"] == "WH-SHA")
+    await _advance(stack, sha["shipment_id"])
+    view = await wait_status(stack.api, oid, "PARTIALLY_SHIPPED")
+    assert view["payments"][0]["status"] == "partially_captured"
+
+    # A second address change reaches only the parcel that has not left.
+    again = {**moved, "line1": "9 Huaihai Rd"}
+    r = await stack.api.patch(f"/orders/{oid}", json={"ship_to": again})
+    assert r.status_code == 200, r.text
+    state = (await stack.carrier.get("/_admin/state")).json()["shipments"]
+    by_id = {s["shipment_id"]: s for s in state}
+    assert by_id[sha["shipment_id"]]["ship_to"]["line1"] == "8 Huaihai Rd"
+
+    # Cancel: the unshipped parcel is stopped, the shipped one goes on.
+    r = await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "cups not needed"})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["status"] == "SHIPPED"
+    rtm = next(s for s in view["shipments"] if s["warehouse"] == "WH-RTM")
+    assert rtm["status"] == "cancelled"
+    assert await stack.stock(cups) == {"WH-RTM": (5, 0)}
+    assert await stack.stock(tea) == {"WH-SHA": (3, 0)}
+
+    # Nothing is left to cancel once every remaining parcel has left.
+    r = await stack.api.post(f"/orders/{oid}/cancel", json={})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "cancel_locked_after_shipping"
+
+    await _advance(stack, sha["shipment_id"], 3)
+    view = await wait_status(stack.api, oid, "COMPLETED", 60)
+    auth = _auth((await stack.payment.get("/_admin/ledger")).json(), oid)
+    share = Decimal(sha["amount"])
+    assert [Decimal(x["amount"]) for x in auth["captures"]] == [share]
+    assert Decimal(auth["released_amount"]) == Decimal(view["totals"]["total"]) - share
+    kinds = [h["kind"] for h in view["history"]]
+    assert "parcels_cancelled" in kinds and "payment_released" in kinds
+    await stack.save_history(oid, "order_split_partly_cancelled_v3")
+
+
+async def test_cancel_before_any_parcel_ships_cancels_all(make_stack) -> None:
+    stack = await make_stack()
+    oid, tea, cups = await _split_order(stack, postal_code=HOLD)
+    await _parcels_booked(stack, oid)
+    r = await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "changed my mind"})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["status"] == "CANCELLED"
+    assert {s["status"] for s in view["shipments"]} == {"cancelled"}
+    assert await stack.stock(tea) == {"WH-SHA": (5, 0)}
+    assert await stack.stock(cups) == {"WH-RTM": (5, 0)}
+    final = await wait_status(stack.api, oid, "CANCELLED")
+    assert final["payments"][0]["status"] == "voided"
+    auth = _auth((await stack.payment.get("/_admin/ledger")).json(), oid)
+    assert auth["status"] == "voided" and auth["captures"] == []
+    state = (await stack.carrier.get("/_admin/state")).json()["shipments"]
+    ours = [s for s in state if oid[3:] in s["reference"]]
+    assert len(ours) == 2 and {s["status"] for s in ours} == {"cancelled"}
+
+
+async def test_split_order_finishes_after_its_worker_restarts(make_stack) -> None:
+    stack = await make_stack()
+    oid, _, _ = await _split_order(stack, postal_code=HOLD)
+    view = await _parcels_booked(stack, oid)
+
+    await stack.stop_worker()
+    # The carrier moves both parcels to the door while no worker runs.
+    await asyncio.gather(*(_advance(stack, s["shipment_id"], 4) for s in view["shipments"]))
+    await stack.start_worker()
+    final = await wait_status(stack.api, oid, TERMINAL, 60)
+    assert final["status"] == "COMPLETED"
+    auth = _auth((await stack.payment.get("/_admin/ledger")).json(), oid)
+    assert len(auth["captures"]) == 2
+    assert sum(Decimal(x["amount"]) for x in auth["captures"]) == Decimal(final["totals"]["total"])
