@@ -12,6 +12,11 @@ from models.order import LineInput, PricedOrder
 from models.pricing import PricingError, price_order
 
 
+class ParcelRequest(BaseModel):
+    warehouse_id: str | None = None
+    lines: dict[str, int]
+
+
 class ReserveInput(BaseModel):
     order_id: str
     lines: dict[str, int]
@@ -21,6 +26,8 @@ class ReserveInput(BaseModel):
     split: bool = False
     partial: bool = False
     strategy: str = "fewest_shipments"
+    # Parcels chosen by hand; their lines add up to `lines`.
+    parcels: list[ParcelRequest] | None = None
 
 
 class ShipInput(BaseModel):
@@ -81,6 +88,9 @@ class InventoryActivities:
                 split=inp.split,
                 partial=inp.partial,
                 strategy=inp.strategy,
+                fixed=None
+                if inp.parcels is None
+                else [(p.warehouse_id, p.lines) for p in inp.parcels],
             )
         return ReserveResult(
             ok=result.ok,

@@ -119,3 +119,19 @@ class ReturnReceiptBody(BaseModel):
 
     condition: Literal["sellable", "damaged"]
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class ParcelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    warehouse_id: Annotated[str, StringConstraints(max_length=32)] | None = None
+    lines: Annotated[list[LineInput], Field(min_length=1, max_length=100)]
+
+
+class SplitBody(BaseModel):
+    """Staff split an order's lines into parcels (before picking)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parcels: Annotated[list[ParcelBody], Field(min_length=2, max_length=20)]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""

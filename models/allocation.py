@@ -177,3 +177,36 @@ def shortfall(
         if have < qty:
             short[sku] = qty - have
     return short
+
+
+def allocate_fixed(
+    parcels: Sequence[tuple[str | None, Mapping[str, int]]],
+    free: Mapping[str, Mapping[str, int]],
+    warehouses: Sequence[WarehouseInfo],
+    ship_country: str,
+    current: Sequence[str] = (),
+) -> Allocation:
+    """Parcels staff chose by hand: each from its named warehouse, or the best single one.
+
+    Each parcel takes its units before the next looks, so two parcels never count the same
+    stock; one that cannot be filled makes the whole split short.
+    """
+    left = {wh: dict(stock) for wh, stock in free.items()}
+    ranked = rank(warehouses, ship_country, current)
+    found = Allocation()
+    for i, (wanted_wh, lines) in enumerate(parcels, start=1):
+        # An unknown warehouse has no stock: the parcel comes out short.
+        candidates = [w for w in ranked if wanted_wh in (None, w.id)]
+        chosen = next((w for w in candidates if _covers([w], left, lines)), None)
+        if chosen is None:
+            short = shortfall(lines, {w.id: left.get(w.id, {}) for w in candidates}, False)
+            for sku, n in short.items():
+                found.short[sku] = found.short.get(sku, 0) + n
+            continue
+        for sku, q in lines.items():
+            left[chosen.id][sku] -= q
+        found.parcels.append(Parcel(chosen.id, dict(lines)))
+        found.reasons.append(f"parcel {i} split by hand: {_why(chosen, ship_country)}")
+    if found.short:
+        found.parcels = []
+    return found

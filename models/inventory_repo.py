@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.allocation import Allocation, WarehouseInfo, allocate
+from models.allocation import Allocation, WarehouseInfo, allocate, allocate_fixed
 from models.tables import Backorder, Reservation, Stock, Warehouse
 
 
@@ -90,11 +90,13 @@ async def set_reservation(
     split: bool = False,
     partial: bool = False,
     strategy: str = "fewest_shipments",
+    fixed: Sequence[tuple[str | None, Mapping[str, int]]] | None = None,
 ) -> ReserveResult:
     """Make the order hold exactly `wanted` units, allocated by `strategy`, or change nothing.
 
-    Without `split` all units come from one warehouse. Parcels are numbered from `batch`;
-    parcels numbered below it (an earlier part of the order) are left as they are.
+    Without `split` all units come from one warehouse; `fixed` gives the parcels by hand
+    (each with its warehouse, or None for the best one that can ship it). Parcels are numbered
+    from `batch`; parcels numbered below it (an earlier part of the order) are left as they are.
     Declarative, so a retried call with the same target is a no-op; an empty target releases
     everything the order still holds.
     """
@@ -116,15 +118,19 @@ async def set_reservation(
     for _ in range(MAX_ATTEMPTS):
         if wanted:
             free = await _free_stock(session, list(wanted), held)
-            found = allocate(
-                wanted,
-                free,
-                known,
-                ship_country,
-                strategy=strategy,
-                split=split,
-                partial=partial,
-                current=current,
+            found = (
+                allocate_fixed(fixed, free, known, ship_country, current)
+                if fixed is not None
+                else allocate(
+                    wanted,
+                    free,
+                    known,
+                    ship_country,
+                    strategy=strategy,
+                    split=split,
+                    partial=partial,
+                    current=current,
+                )
             )
             if not found.parcels:
                 return ReserveResult(ok=False, shortages=_shortages(wanted, found.short))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from models.order import ShipmentRecord
-from models.status import OrderStatus
+from models.status import EditRefused, OrderStatus
 
 # Parcels that will never ship: they no longer count towards the order's status.
 ENDED_UNSHIPPED = frozenset({"cancelled", "failed"})
@@ -31,3 +31,25 @@ def combined_status(parcels: Sequence[ShipmentRecord]) -> OrderStatus | None:
     if all(p.tracking_number for p in live):
         return OrderStatus.PACKED
     return OrderStatus.PICKING
+
+
+def check_split(order: Mapping[str, int], parcels: Sequence[Mapping[str, int]]) -> None:
+    """A split by hand must share out exactly the order's units, in two parcels or more."""
+    if len(parcels) < 2:
+        raise EditRefused("split_needs_two_parcels", "a split needs at least two parcels")
+    if any(not p or any(q <= 0 for q in p.values()) for p in parcels):
+        raise EditRefused("split_parcel_empty", "every parcel needs at least one unit")
+    total: dict[str, int] = {}
+    for p in parcels:
+        for sku, q in p.items():
+            total[sku] = total.get(sku, 0) + q
+    if total != dict(order):
+        diff = sorted(
+            f"{sku}: order {order.get(sku, 0)}, parcels {total.get(sku, 0)}"
+            for sku in set(order) | set(total)
+            if order.get(sku, 0) != total.get(sku, 0)
+        )
+        raise EditRefused(
+            "split_lines_mismatch",
+            "the parcels must hold exactly the order's units; " + "; ".join(diff),
+        )

@@ -58,6 +58,8 @@ SIGNAL_SHIPMENT_REPORT = "shipment_report"
 SIGNAL_SHIPMENT_CANCEL = "cancel_shipment"
 SIGNAL_SHIPMENT_ADDRESS = "change_address"
 QUERY_SHIPMENT_VIEW = "shipment_view"
+SIGNAL_SPLIT = "split"
+UPDATE_SPLIT = "split_order"
 
 # Workflow code versions, for workflow.patched(): orders started before a change replay the
 # branch they took (see the README, "Changing workflow code").
@@ -343,3 +345,18 @@ class ShipmentCancel(BaseModel):
 class ShipmentAddress(BaseModel):
     ship_to: Address
     actor: str = "system"
+
+
+class ParcelSplit(BaseModel):
+    """One parcel of a split made by hand: its lines, and optionally its warehouse."""
+
+    warehouse_id: str | None = None
+    lines: list[LineInput]
+
+
+class SplitRequest(BaseModel):
+    """Staff split an order's lines into parcels before picking."""
+
+    parcels: list[ParcelSplit]
+    note: str = ""
+    actor: str = "unknown"

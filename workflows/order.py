@@ -10,7 +10,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         BackorderInput,
         InventoryActivities,
         ParcelHeld,
+        ParcelRequest,
         PriceInput,
         ReserveInput,
         ReserveResult,
@@ -42,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.pricing import merge_lines, parcel_shares
     from models.returns import check_returnable, refund_amount
-    from models.shipments import combined_status, live_parcels
+    from models.shipments import check_split, combined_status, live_parcels
     from models.status import (
         EditRefused,
         OrderStatus,
@@ -63,6 +64,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import error_type as _error_type
 
 S = OrderStatus
+# The part of a split order that waits for a restock before it becomes parcels.
+WAITING_STOCK = "waiting_stock"
 # How long a parent waits for a parcel to answer a cancel or a new address.
 PARCEL_ANSWER = timedelta(minutes=5)
 
@@ -109,6 +112,7 @@ class OrderWorkflow:
         # Parcels asked to cancel or change address that have not answered yet.
         self._awaiting: set[str] = set()
         self._unsaved_reports = False
+        self._later: dict[str, int] = {}
 
     # ---- queries, updates and signals -------------------------------------------------
     # Each edit is one coroutine raising EditRefused; the update returns the refusal to the
@@ -225,6 +229,16 @@ class OrderWorkflow:
     def shipment_report(self, r: c.ShipmentReport) -> None:
         """News from one parcel of a split order; the order's status follows its parcels."""
         self._on_parcel_report(r)
+
+    @workflow.update(name=c.UPDATE_SPLIT)
+    async def split_order(self, req: c.SplitRequest) -> OrderView:
+        """Staff split the lines into parcels by hand, before picking."""
+        return await self._as_update(self._split(req))
+
+    @workflow.signal(name=c.SIGNAL_SPLIT)
+    async def split_signal(self, req: c.SplitRequest) -> None:
+        """The same split as the update."""
+        await self._as_signal(self._split(req))
 
     @workflow.signal(name=c.SIGNAL_STOCK_ALLOCATED)
     def stock_allocated(self) -> None:
@@ -356,8 +370,10 @@ class OrderWorkflow:
                 self._notify("confirmed")
 
     def _hold(self, reserve: ReserveResult) -> None:
-        if reserve.ok:
+        # Part now, part after a restock (parcels held but not ok): when the customer allowed it.
+        if reserve.ok or reserve.parcels:
             self._stock_held = True
+            self._later = self._missing(reserve)
             self._take_allocation(reserve)
             self._note(
                 "stock_reserved",
@@ -367,6 +383,16 @@ class OrderWorkflow:
                 else "; ".join(reserve.reasons),
             )
         self._shortfall = reserve
+
+    @staticmethod
+    def _missing(reserve: ReserveResult) -> dict[str, int]:
+        """Units a partial allocation leaves for later (none if everything is held)."""
+        if reserve.ok or not reserve.parcels:
+            return {}
+        return {
+            str(x["sku"]): int(str(x["wanted"])) - int(str(x["available"]))
+            for x in reserve.shortages
+        }
 
     def _take_allocation(self, reserve: ReserveResult) -> None:
         self.view_.warehouse = reserve.warehouse_id
@@ -524,7 +550,7 @@ class OrderWorkflow:
 
     async def _pick_pack_book(self) -> None:
         v = self.view_
-        if len(self._parcels) > 1:
+        if len(self._parcels) > 1 or self._later:
             await self._ship_in_parcels()
             return
         self._set_status(S.PICKING, "system", f"pick ticket sent to warehouse {v.warehouse}")
@@ -612,92 +638,195 @@ class OrderWorkflow:
 
     async def _ship_in_parcels(self) -> None:
         v = self.view_
-        payment = self._active_payment()
-        shares = parcel_shares(v.lines, v.totals.total, [p.lines for p in self._parcels])
+        later = [self._later] if self._later else []
+        shares = parcel_shares(v.lines, v.totals.total, [p.lines for p in self._parcels] + later)
         self._set_status(
             S.PICKING,
             "system",
-            f"{len(self._parcels)} parcels: pick tickets sent to "
-            + ", ".join(p.warehouse_id for p in self._parcels),
+            f"{len(self._parcels)} parcel(s): pick tickets sent to "
+            + ", ".join(p.warehouse_id for p in self._parcels)
+            + (" (the rest ships after a restock)" if later else ""),
         )
-        for parcel, share in zip(self._parcels, shares, strict=True):
-            no = c.shipment_number(v.order_id, parcel.batch)
-            lines = [
-                ln.model_copy(
-                    update={
-                        "quantity": parcel.lines[ln.sku],
-                        "line_total": round_money(ln.unit_price * parcel.lines[ln.sku]),
-                    }
-                )
-                for ln in v.lines
-                if ln.sku in parcel.lines
-            ]
-            handle = await workflow.start_child_workflow(
-                c.SHIPMENT_WORKFLOW,
-                c.ShipmentInput(
-                    shipment_no=no,
-                    order_id=v.order_id,
-                    batch=parcel.batch,
-                    warehouse=parcel.warehouse_id,
-                    lines=lines,
-                    ship_to=v.ship_to,
-                    amount=share if payment else Decimal("0.00"),
-                    currency=v.totals.currency,
-                    authorization_id=payment.authorization_id if payment else None,
-                    policy=self._inp.policy,
-                ),
-                id=c.shipment_workflow_id(no),
-                result_type=c.ShipmentResult,
-                static_summary=f"{no} · parcel {parcel.batch} of {v.order_id} from "
-                f"{parcel.warehouse_id}",
-                memo={"order_id": v.order_id},
-                search_attributes=TypedSearchAttributes(
+        for parcel, share in zip(self._parcels, shares, strict=False):
+            await self._start_parcel(parcel, share)
+        if self._later:
+            await self._wait_for_rest(shares[-1])
+
+    async def _start_parcel(self, parcel: ParcelHeld, share: Decimal) -> None:
+        v = self.view_
+        payment = self._open_authorization()
+        no = c.shipment_number(v.order_id, parcel.batch)
+        lines = [
+            ln.model_copy(
+                update={
+                    "quantity": parcel.lines[ln.sku],
+                    "line_total": round_money(ln.unit_price * parcel.lines[ln.sku]),
+                }
+            )
+            for ln in v.lines
+            if ln.sku in parcel.lines
+        ]
+        handle = await workflow.start_child_workflow(
+            c.SHIPMENT_WORKFLOW,
+            c.ShipmentInput(
+                shipment_no=no,
+                order_id=v.order_id,
+                batch=parcel.batch,
+                warehouse=parcel.warehouse_id,
+                lines=lines,
+                ship_to=v.ship_to,
+                amount=share if payment else Decimal("0.00"),
+                currency=v.totals.currency,
+                authorization_id=payment.authorization_id if payment else None,
+                policy=self._inp.policy,
+            ),
+            id=c.shipment_workflow_id(no),
+            result_type=c.ShipmentResult,
+            static_summary=f"{no} · parcel {parcel.batch} of {v.order_id} from "
+            f"{parcel.warehouse_id}",
+            memo={"order_id": v.order_id},
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(c.SA_CUSTOMER, v.customer.id),
+                    SearchAttributePair(c.SA_CHANNEL, v.channel.value),
+                    SearchAttributePair(c.SA_SKUS, sorted(parcel.lines)),
+                    SearchAttributePair(c.SA_PARENT, v.order_id),
+                ]
+            ),
+        )
+        v.shipments.append(
+            ShipmentRecord(
+                shipment_id="",
+                tracking_number="",
+                warehouse=parcel.warehouse_id,
+                status="picking",
+                batch=parcel.batch,
+                shipment_no=no,
+                lines=parcel.lines,
+                amount=share,
+            )
+        )
+        v.related.append({"type": "shipment", "id": no})
+        self._children[no] = handle
+        self._open_parcels.add(no)
+        self._parcel_tasks.append(asyncio.create_task(self._follow_parcel(no, handle)))
+        self._note("parcel_started", "system", f"{no} from {parcel.warehouse_id}: {share}")
+
+    async def _wait_for_rest(self, share: Decimal) -> None:
+        """Queue what could not ship now for the next restock, as a parcel still to come."""
+        v = self.view_
+        batch = max(p.batch for p in self._parcels) + 1
+        no = c.shipment_number(v.order_id, batch)
+        rest = ShipmentRecord(
+            shipment_id="",
+            tracking_number="",
+            status=WAITING_STOCK,
+            batch=batch,
+            shipment_no=no,
+            lines=self._later,
+            amount=share,
+        )
+        v.shipments.append(rest)
+        self._backordered = True
+        await workflow.execute_local_activity_method(
+            InventoryActivities.backorder,
+            BackorderInput(
+                order_id=v.order_id,
+                lines=self._later,
+                ship_country=v.ship_to.country,
+                batch=batch,
+                split=True,
+            ),
+            start_to_close_timeout=LOCAL,
+        )
+        detail = ", ".join(f"{q} x {sku}" for sku, q in sorted(self._later.items()))
+        self._note("parcel_backordered", "system", f"{no} waits for {detail}")
+        self._notify("backorder_delay", f"{detail} will follow in a second parcel")
+        self._parcel_tasks.append(asyncio.create_task(self._fill_rest(rest)))
+
+    async def _fill_rest(self, rest: ShipmentRecord) -> None:
+        """Start the rest's parcels once a restock holds its units; cancel it past the limit."""
+        policy = self._inp.policy
+        deadline = workflow.now() + timedelta(seconds=policy.backorder_timeout_seconds)
+        while not self._closed and rest.status == WAITING_STOCK:
+            left = (deadline - workflow.now()).total_seconds()
+            if left <= 0:
+                break
+            await self._wait_for(
+                lambda: self._stock_signal or rest.status != WAITING_STOCK,
+                min(policy.backorder_recheck_seconds, left),
+            )
+            async with self._lock:
+                self._stock_signal = False
+                if self._closed or rest.status != WAITING_STOCK:
+                    return
+                # Declarative: a restock that already reserved for us makes this a no-op.
+                reserve = await self._reserve(rest.lines, batch=rest.batch, split=True)
+                if not reserve.ok:
+                    continue
+                await self._close_backorder()
+                amount = rest.amount or Decimal("0.00")
+                lines = [ln for ln in self.view_.lines if ln.sku in rest.lines]
+                shares = parcel_shares(
                     [
-                        SearchAttributePair(c.SA_CUSTOMER, v.customer.id),
-                        SearchAttributePair(c.SA_CHANNEL, v.channel.value),
-                        SearchAttributePair(c.SA_SKUS, sorted(parcel.lines)),
-                        SearchAttributePair(c.SA_PARENT, v.order_id),
-                    ]
-                ),
-            )
-            v.shipments.append(
-                ShipmentRecord(
-                    shipment_id="",
-                    tracking_number="",
-                    warehouse=parcel.warehouse_id,
-                    status="picking",
-                    batch=parcel.batch,
-                    shipment_no=no,
-                    lines=parcel.lines,
-                    amount=share,
+                        ln.model_copy(
+                            update={
+                                "quantity": rest.lines[ln.sku],
+                                "line_total": ln.unit_price * rest.lines[ln.sku],
+                            }
+                        )
+                        for ln in lines
+                    ],
+                    amount,
+                    [p.lines for p in reserve.parcels],
                 )
-            )
-            v.related.append({"type": "shipment", "id": no})
-            self._children[no] = handle
-            self._open_parcels.add(no)
-            self._parcel_tasks.append(asyncio.create_task(self._follow_parcel(no, handle)))
-            self._note("parcel_started", "system", f"{no} from {parcel.warehouse_id}: {share}")
+                for parcel, share in zip(reserve.parcels, shares, strict=True):
+                    await self._start_parcel(parcel, share)
+                # Only now: until the parcels run, the order must not think it has none left.
+                self.view_.shipments.remove(rest)
+                self._unsaved_reports = True
+                return
+        async with self._lock:
+            if self._closed or rest.status != WAITING_STOCK:
+                return
+            await self._close_backorder()
+            rest.status = "cancelled"
+            self._note("parcel_cancelled", "system", f"{rest.shipment_no}: not restocked in time")
+            self._notify("parcels_cancelled", "the items still out of stock will not be sent")
+            self._follow_combined_status()
+            self._unsaved_reports = True
 
     async def _follow_parcel(
         self, no: str, handle: ChildWorkflowHandle[Any, c.ShipmentResult]
     ) -> None:
-        result = await handle
+        try:
+            result = await handle
+        except ChildWorkflowError as exc:
+            # A parcel whose workflow failed (e.g. the gateway refused its capture) needs staff.
+            result = c.ShipmentResult(shipment_no=no, status="failed", detail=str(exc.cause))
+            self._alert("shipment_failed", "critical", f"{no}: {result.detail}")
+            self._unsaved_reports = True
         self._open_parcels.discard(no)
         rec = self._parcel(no)
         if rec is not None and result.status != "delivered":
             rec.status = result.status
 
+    def _parcels_pending(self) -> bool:
+        return bool(self._open_parcels) or any(
+            s.status == WAITING_STOCK for s in self.view_.shipments
+        )
+
     async def _follow_parcels(self) -> None:
         """Save what the parcels report until every one has ended, then settle the payment."""
-        while self._open_parcels:
-            await workflow.wait_condition(lambda: self._unsaved_reports or not self._open_parcels)
+        while self._parcels_pending():
+            await workflow.wait_condition(
+                lambda: self._unsaved_reports or not self._parcels_pending()
+            )
             self._unsaved_reports = False
             await self._flush()
         async with self._lock:
             v = self.view_
-            payment = next(
-                (p for p in v.payments if p.status in ("authorized", "partially_captured")), None
-            )
+            payment = self._open_authorization()
             if payment is not None:
                 # Parcels that never shipped leave part of the hold: give it back to the card.
                 await steps.void(v.order_id, payment.authorization_id, self._inp.policy)
@@ -715,7 +844,6 @@ class OrderWorkflow:
         return next((s for s in self.view_.shipments if s.shipment_no == no), None)
 
     def _on_parcel_report(self, r: c.ShipmentReport) -> None:
-        v = self.view_
         rec = self._parcel(r.shipment_no)
         if rec is None:
             return
@@ -736,14 +864,7 @@ class OrderWorkflow:
                 return
             rec.left_warehouse = True
             rec.captured = r.captured
-            payment = next(
-                (
-                    p
-                    for p in v.payments
-                    if p.authorization_id and p.status in ("authorized", "partially_captured")
-                ),
-                None,
-            )
+            payment = self._open_authorization()
             if payment is not None and r.captured > 0:
                 payment.captured += r.captured
                 payment.status = (
@@ -820,6 +941,11 @@ class OrderWorkflow:
         asked = await self._ask_parcels(
             c.SIGNAL_SHIPMENT_CANCEL, c.ShipmentCancel(actor=req.actor, reason=reason)
         )
+        for rest in self.view_.shipments:
+            if rest.status == WAITING_STOCK:
+                await self._close_backorder()
+                rest.status = "cancelled"
+                asked.append(rest)
         stopped = [s.shipment_no for s in asked if s.status == "cancelled"]
         if not stopped:
             raise EditRefused(
@@ -834,6 +960,47 @@ class OrderWorkflow:
         self._follow_combined_status()
 
     # ---- edits ------------------------------------------------------------------------
+
+    async def _split(self, req: c.SplitRequest) -> None:
+        async with self._lock:
+            v = self.view_
+            try:
+                if not self._v3:
+                    raise EditRefused(
+                        "split_not_supported", "this order was placed before split shipments"
+                    )
+                try:
+                    check_lines_editable(v.status)
+                except EditRefused as exc:
+                    raise EditRefused("split_locked_after_picking", exc.message) from None
+                if not self._stock_held:
+                    raise EditRefused(
+                        "split_needs_stock", f"the order is {v.status}: its stock is not held yet"
+                    )
+                parcels = [
+                    {ln.sku: ln.quantity for ln in merge_lines(p.lines)} for p in req.parcels
+                ]
+                check_split(self._wanted(v.lines), parcels)
+                reserve = await self._reserve(
+                    self._wanted(v.lines),
+                    parcels=[
+                        ParcelRequest(warehouse_id=p.warehouse_id, lines=lines)
+                        for p, lines in zip(req.parcels, parcels, strict=True)
+                    ],
+                )
+                if not reserve.ok:
+                    raise EditRefused(
+                        "insufficient_stock",
+                        "the parcels cannot be filled as asked: " + self._shortage_text(reserve),
+                    )
+            except EditRefused as exc:
+                self._note("split_refused", req.actor, f"{exc.rule}: {exc.message}")
+                await self._flush()
+                raise
+            self._take_allocation(reserve)
+            self._later = {}
+            self._note("split_by_hand", req.actor, "; ".join([*reserve.reasons, req.note]))
+            await self._flush()
 
     async def _modify(self, req: c.ModifyRequest) -> None:
         async with self._lock:
@@ -897,7 +1064,12 @@ class OrderWorkflow:
             raise EditRefused("lines_invalid", _error_message(exc)) from None
         old_wanted = self._wanted(v.lines)
         reserve = await self._reserve(self._wanted(priced.lines), country)
-        if not reserve.ok and not (self._v2 and self._status == S.BACKORDERED):
+        # A partial allocation holds what there is when the customer allowed that.
+        if (
+            not reserve.ok
+            and not reserve.parcels
+            and not (self._v2 and self._status == S.BACKORDERED)
+        ):
             raise EditRefused(
                 "insufficient_stock",
                 "not enough stock for the new lines: "
@@ -924,6 +1096,7 @@ class OrderWorkflow:
             if authorized is not None:
                 await self._void(authorized)
         self._take_allocation(reserve)
+        self._later = self._missing(reserve)
         v.lines = priced.lines
         v.totals = priced.totals
         v.promotion = priced.promotion
@@ -1217,7 +1390,12 @@ class OrderWorkflow:
     # ---- activities with their idempotency keys ---------------------------------------
 
     async def _reserve(
-        self, wanted: dict[str, int], country: str | None = None, batch: int = 1
+        self,
+        wanted: dict[str, int],
+        country: str | None = None,
+        batch: int = 1,
+        split: bool | None = None,
+        parcels: list[ParcelRequest] | None = None,
     ) -> ReserveResult:
         return await workflow.execute_local_activity_method(
             InventoryActivities.reserve,
@@ -1227,7 +1405,10 @@ class OrderWorkflow:
                 ship_country=country or self.view_.ship_to.country,
                 batch=batch,
                 # A reshipment (batch > 1) is one parcel from one warehouse.
-                split=self._v3 and batch == 1,
+                split=self._v3 and batch == 1 if split is None else split,
+                # The first allocation may ship part now if the customer allowed it.
+                partial=self._v3 and batch == 1 and self._inp.allow_partial_shipment,
+                parcels=parcels,
                 strategy=self._inp.policy.allocation_strategy,
             ),
             start_to_close_timeout=LOCAL,
@@ -1359,6 +1540,13 @@ class OrderWorkflow:
     @property
     def _closed(self) -> bool:
         return self.view_.status in (S.CANCELLED, S.FAILED, S.COMPLETED, S.REFUNDED)
+
+    def _open_authorization(self) -> PaymentRecord | None:
+        """The authorization parcels still capture from (some may have already)."""
+        return next(
+            (p for p in self.view_.payments if p.status in ("authorized", "partially_captured")),
+            None,
+        )
 
     def _active_payment(self) -> PaymentRecord | None:
         return next((p for p in self.view_.payments if p.status == "authorized"), None)

@@ -22,10 +22,12 @@ from api.schemas import (
     PaymentMethodBody,
     ReturnBody,
     ReviewBody,
+    SplitBody,
 )
 from models import orders_repo
 from models.order import Channel, OrderView
 from models.status import CLOSED, OrderStatus
+from models.tables import Warehouse
 from workflows import contract as c
 from workflows.contract import OrderInput
 
@@ -165,6 +167,23 @@ async def review_order(
     await _ensure_known(session, order_id)
     req = c.ReviewDecision(decision=body.decision, note=body.note, actor=actor)
     return await order_calls.run_update(client, order_id, c.UPDATE_REVIEW, req)
+
+
+@router.post("/orders/{order_id}/split", response_model=OrderView)
+async def split_order(
+    order_id: str, body: SplitBody, session: SessionDep, client: TemporalDep, actor: ActorDep
+) -> OrderView:
+    """Staff split the order's lines into parcels before picking; each ships on its own."""
+    await _ensure_known(session, order_id)
+    for p in body.parcels:
+        if p.warehouse_id is not None and await session.get(Warehouse, p.warehouse_id) is None:
+            raise ApiError(422, "unknown_warehouse", f"no warehouse {p.warehouse_id}")
+    req = c.SplitRequest(
+        parcels=[c.ParcelSplit(warehouse_id=p.warehouse_id, lines=p.lines) for p in body.parcels],
+        note=body.note,
+        actor=actor,
+    )
+    return await order_calls.run_update(client, order_id, c.UPDATE_SPLIT, req)
 
 
 @router.post("/orders/{order_id}/payments", response_model=OrderView)

@@ -178,3 +178,142 @@ async def test_split_order_finishes_after_its_worker_restarts(make_stack) -> Non
     auth = _auth((await stack.payment.get("/_admin/ledger")).json(), oid)
     assert len(auth["captures"]) == 2
     assert sum(Decimal(x["amount"]) for x in auth["captures"]) == Decimal(final["totals"]["total"])
+
+
+async def _partial_order(stack: Any) -> tuple[str, str, str]:
+    """Tea in stock; only one of three cups: the customer takes what there is now."""
+    tea = await stack.add_product({"WH-SHA": 5}, price="10.00")
+    cups = await stack.add_product({"WH-SHA": 1}, price="30.00")
+    body = order_body([(tea, 2), (cups, 3)], allow_partial_shipment=True)
+    order = await place(stack.api, body)
+    return order["order_id"], tea, cups
+
+
+async def test_part_ships_now_and_the_rest_after_a_restock(make_stack) -> None:
+    stack = await make_stack()
+    oid, tea, cups = await _partial_order(stack)
+
+    async def probe() -> dict[str, Any]:
+        return (await stack.api.get(f"/orders/{oid}")).json()  # type: ignore[no-any-return]
+
+    view = await eventually(
+        probe,
+        lambda v: (
+            v["status"] == "PARTIALLY_SHIPPED"
+            and any(s["status"] == "delivered" for s in v["shipments"])
+        ),
+    )
+    first, rest = sorted(view["shipments"], key=lambda s: s["batch"])
+    assert first["lines"] == {tea: 2, cups: 1} and first["status"] == "delivered"
+    assert rest["lines"] == {cups: 2} and rest["status"] == "waiting_stock"
+    assert "restock" in view["allocation"][0]
+    assert view["payments"][0]["status"] == "partially_captured"
+    messages = (await stack.api.get(f"/orders/{oid}/messages")).json()["items"]
+    assert "backorder_delay" in [m["kind"] for m in messages]
+
+    r = await stack.api.post(
+        "/inventory/restock", json={"sku": cups, "warehouse_id": "WH-RTM", "quantity": 4}
+    )
+    assert r.status_code == 200, r.text
+    assert oid in r.json()["backorders_served"]
+    view = await wait_status(stack.api, oid, "COMPLETED", 60)
+    parcels = sorted(view["shipments"], key=lambda s: s["batch"])
+    assert [(p["warehouse"], p["lines"], p["status"]) for p in parcels] == [
+        ("WH-SHA", {tea: 2, cups: 1}, "delivered"),
+        ("WH-RTM", {cups: 2}, "delivered"),
+    ]
+    auth = _auth((await stack.payment.get("/_admin/ledger")).json(), oid)
+    captured = sorted(Decimal(x["amount"]) for x in auth["captures"])
+    assert sum(captured) == Decimal(view["totals"]["total"]) and len(captured) == 2
+    assert await stack.stock(cups) == {"WH-SHA": (0, 0), "WH-RTM": (2, 0)}
+    await stack.save_history(oid, "order_part_now_part_later_v3")
+
+
+async def test_the_rest_is_cancelled_when_no_restock_comes(make_stack) -> None:
+    stack = await make_stack(backorder_timeout_seconds=1.5)
+    oid, _, cups = await _partial_order(stack)
+    view = await wait_status(stack.api, oid, "COMPLETED", 60)
+    first, rest = sorted(view["shipments"], key=lambda s: s["batch"])
+    assert first["status"] == "delivered" and rest["status"] == "cancelled"
+    auth = _auth((await stack.payment.get("/_admin/ledger")).json(), oid)
+    assert [Decimal(x["amount"]) for x in auth["captures"]] == [Decimal(first["amount"])]
+    assert Decimal(auth["released_amount"]) == Decimal(rest["amount"])
+    kinds = [m["kind"] for m in (await stack.api.get(f"/orders/{oid}/messages")).json()["items"]]
+    assert "parcels_cancelled" in kinds
+    backorders = await stack.sql("select status from backorders where order_id=:o", o=oid)
+    assert backorders == [("closed",)]
+    assert await stack.stock(cups) == {"WH-SHA": (0, 0)}
+
+
+async def test_staff_split_an_order_by_hand_before_picking(make_stack) -> None:
+    # Long enough for the requests below to land before picking starts.
+    stack = await make_stack(warehouse_release_seconds=6)
+    tea = await stack.add_product({"WH-SHA": 5, "WH-RTM": 5}, price="10.00")
+    cups = await stack.add_product({"WH-SHA": 5}, price="30.00")
+    order = await place(stack.api, order_body([(tea, 3), (cups, 1)]))
+    oid = order["order_id"]
+    view = await wait_status(stack.api, oid, "CONFIRMED")
+    assert view["warehouse"] == "WH-SHA"  # one warehouse has everything: one parcel
+
+    refusals = [
+        ({"parcels": [{"lines": [{"sku": tea, "quantity": 3}]}]}, 422, "invalid_request"),
+        (
+            {
+                "parcels": [
+                    {"lines": [{"sku": tea, "quantity": 2}]},
+                    {"lines": [{"sku": cups, "quantity": 1}]},
+                ]
+            },
+            409,
+            "split_lines_mismatch",
+        ),
+        (
+            {
+                "parcels": [
+                    {"lines": [{"sku": tea, "quantity": 3}]},
+                    {"warehouse_id": "WH-RTM", "lines": [{"sku": cups, "quantity": 1}]},
+                ]
+            },
+            409,
+            "insufficient_stock",
+        ),
+        (
+            {
+                "parcels": [
+                    {"lines": [{"sku": tea, "quantity": 3}]},
+                    {"warehouse_id": "WH-NOPE", "lines": [{"sku": cups, "quantity": 1}]},
+                ]
+            },
+            422,
+            "unknown_warehouse",
+        ),
+    ]
+    for body, status, code in refusals:
+        r = await stack.api.post(f"/orders/{oid}/split", json=body)
+        assert r.status_code == status, r.text
+        assert r.json()["error"]["code"] == code, r.text
+    assert await stack.stock(tea) == {"WH-SHA": (5, 3), "WH-RTM": (5, 0)}
+
+    body = {
+        "parcels": [
+            {"warehouse_id": "WH-RTM", "lines": [{"sku": tea, "quantity": 2}]},
+            {"lines": [{"sku": tea, "quantity": 1}, {"sku": cups, "quantity": 1}]},
+        ],
+        "note": "ship the tea early",
+    }
+    r = await stack.api.post(f"/orders/{oid}/split", json=body)
+    assert r.status_code == 200, r.text
+    assert any("by hand" in reason for reason in r.json()["allocation"])
+    assert await stack.stock(tea) == {"WH-SHA": (5, 1), "WH-RTM": (5, 2)}
+    assert await stack.stock(cups) == {"WH-SHA": (5, 1)}
+
+    # Once released to the warehouse the two parcels run as two children.
+    view = await wait_status(stack.api, oid, "COMPLETED", 60)
+    parcels = sorted(view["shipments"], key=lambda s: s["batch"])
+    assert [(p["warehouse"], p["lines"], p["status"]) for p in parcels] == [
+        ("WH-RTM", {tea: 2}, "delivered"),
+        ("WH-SHA", {tea: 1, cups: 1}, "delivered"),
+    ]
+    kinds = [h["kind"] for h in view["history"]]
+    assert kinds.count("split_refused") == 2 and "split_by_hand" in kinds
+    assert await stack.stock(tea) == {"WH-SHA": (4, 0), "WH-RTM": (3, 0)}

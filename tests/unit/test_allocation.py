@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from models.allocation import WarehouseInfo, allocate
+from models.allocation import WarehouseInfo, allocate, allocate_fixed
 from models.order import OrderLine, ShipmentRecord
 from models.pricing import parcel_shares
-from models.shipments import combined_status
-from models.status import OrderStatus
+from models.shipments import check_split, combined_status
+from models.status import EditRefused, OrderStatus
 
 SHA = WarehouseInfo("WH-SHA", "CN", 10)
 RTM = WarehouseInfo("WH-RTM", "NL", 20)
@@ -119,3 +119,36 @@ def test_combined_status_follows_the_parcels(
     parcels: list[ShipmentRecord], expected: OrderStatus | None
 ) -> None:
     assert combined_status(parcels) == expected
+
+
+def test_a_split_by_hand_takes_each_parcel_from_its_own_stock() -> None:
+    free = {"WH-SHA": {"A": 3, "B": 1}, "WH-RTM": {"A": 2}}
+    found = allocate_fixed([(None, {"A": 2}), (None, {"A": 1, "B": 1})], free, ALL, "CN")
+    # The first parcel used SHA's A units, so the second still fits there (1 A left).
+    assert [(p.warehouse_id, p.lines) for p in found.parcels] == [
+        ("WH-SHA", {"A": 2}),
+        ("WH-SHA", {"A": 1, "B": 1}),
+    ]
+    found = allocate_fixed([("WH-RTM", {"A": 2}), ("WH-RTM", {"B": 1})], free, ALL, "CN")
+    assert found.parcels == [] and found.short == {"B": 1}
+    found = allocate_fixed([("WH-NOPE", {"A": 1}), (None, {"B": 1})], free, ALL, "CN")
+    assert found.parcels == [] and found.short == {"A": 1}
+
+
+@pytest.mark.parametrize(
+    ("parcels", "rule"),
+    [
+        ([{"A": 2, "B": 1}], "split_needs_two_parcels"),
+        ([{"A": 2}, {}], "split_parcel_empty"),
+        ([{"A": 1}, {"B": 1}], "split_lines_mismatch"),
+        ([{"A": 2}, {"B": 1}, {"C": 1}], "split_lines_mismatch"),
+    ],
+)
+def test_a_split_must_share_out_exactly_the_order(parcels: list[dict[str, int]], rule: str) -> None:
+    with pytest.raises(EditRefused) as err:
+        check_split({"A": 2, "B": 1}, parcels)
+    assert err.value.rule == rule
+
+
+def test_a_valid_split_passes() -> None:
+    check_split({"A": 2, "B": 1}, [{"A": 1}, {"A": 1, "B": 1}])
