@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from models import orders_repo, returns_repo
 from models.notifications import Notification
-from models.order import AlertRecord, OrderView
+from models.order import Address, AlertRecord, OrderView
 from models.returns import ReturnView
 
 
@@ -19,6 +21,14 @@ class SaveViewInput(BaseModel):
     # Written in the same transaction as the view, so an email exists iff its step happened.
     notifications: list[Notification] = Field(default_factory=list)
     alerts: list[AlertRecord] = Field(default_factory=list)
+
+
+class MergeQuery(BaseModel):
+    order_id: str
+    customer_id: str
+    ship_to: Address
+    placed_at: datetime
+    window_seconds: float
 
 
 class RecordActivities:
@@ -42,3 +52,16 @@ class RecordActivities:
         """Store a return's current view."""
         async with self.sessions.begin() as session:
             await returns_repo.save_return(session, view)
+
+    @activity.defn(name="records.merge_partners")
+    async def merge_partners(self, q: MergeQuery) -> list[str]:
+        """Open orders this one may ship with under the merge rule."""
+        async with self.sessions() as session:
+            return await orders_repo.merge_partners(
+                session,
+                q.order_id,
+                q.customer_id,
+                q.ship_to.model_dump(mode="json"),
+                q.placed_at - timedelta(seconds=q.window_seconds),
+                q.placed_at,
+            )

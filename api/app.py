@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from api.errors import error_body, install_error_handlers
 from api.limits import BodyLimitMiddleware
-from api.routers import alerts, health, inventory, orders, returns, webhooks
+from api.routers import alerts, health, inventory, merges, orders, returns, webhooks
 from orderflow.db import make_engine, make_sessions
 from orderflow.settings import Settings
 from orderflow.temporal import connect
@@ -60,6 +60,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     for r in (
         orders.router,
+        merges.router,
         returns.router,
         inventory.router,
         alerts.router,

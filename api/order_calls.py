@@ -127,3 +127,30 @@ async def send_signal(client: Client, order_id: str, name: str, arg: Any = None)
             return False
         raise
     return True
+
+
+async def start_consolidation(
+    client: Client, task_queue: str, inp: c.ConsolidationInput
+) -> c.ConsolidationView:
+    """Start a merged shipment and wait until its orders have answered."""
+    handle = await client.start_workflow(
+        c.CONSOLIDATION_WORKFLOW,
+        inp,
+        id=c.consolidation_workflow_id(inp.consolidation_id),
+        task_queue=task_queue,
+        result_type=c.ConsolidationView,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(c.SA_CUSTOMER, inp.customer_id)]
+        ),
+        memo={"orders": inp.order_ids},
+        static_summary=f"{inp.consolidation_id} · merged shipment of " + ", ".join(inp.order_ids),
+    )
+    return await handle.execute_update(
+        c.UPDATE_MERGE_FORMED, result_type=c.ConsolidationView, rpc_timeout=UPDATE_TIMEOUT
+    )
+
+
+async def query_consolidation(client: Client, consolidation_id: str) -> c.ConsolidationView | None:
+    """A merged shipment as it stands, or None if there is none."""
+    return await _query(client, consolidation_id, c.QUERY_CONSOLIDATION_VIEW, c.ConsolidationView)

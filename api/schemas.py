@@ -135,3 +135,21 @@ class SplitBody(BaseModel):
 
     parcels: Annotated[list[ParcelBody], Field(min_length=2, max_length=20)]
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class MergeBody(BaseModel):
+    """Orders of one customer to one address that should ship as one parcel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_ids: Annotated[
+        list[Annotated[str, StringConstraints(max_length=40)]], Field(min_length=2, max_length=20)
+    ]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+    @field_validator("order_ids")
+    @classmethod
+    def _distinct(cls, ids: list[str]) -> list[str]:
+        if len(set(ids)) != len(ids):
+            raise ValueError("each order may appear only once")
+        return ids

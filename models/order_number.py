@@ -9,7 +9,7 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RANDOM_BITS = 13
 
 
-def make_order_number(now: datetime, random_value: int) -> str:
+def make_order_number(now: datetime, random_value: int, prefix: str = "SO") -> str:
     """Milliseconds since midnight then random bits: numbers sort by time within a day."""
     now = now.astimezone(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -19,4 +19,4 @@ def make_order_number(now: datetime, random_value: int) -> str:
     for _ in range(8):
         chars.append(ALPHABET[value & 31])
         value >>= 5
-    return f"SO-{now:%Y%m%d}-{''.join(reversed(chars))}"
+    return f"{prefix}-{now:%Y%m%d}-{''.join(reversed(chars))}"

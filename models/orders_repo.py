@@ -9,8 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import cast, delete, func, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.notifications import Notification
@@ -417,3 +417,31 @@ async def communication_log(session: AsyncSession, order_id: str) -> list[dict[s
         }
         for m in rows.scalars()
     ]
+
+
+async def merge_partners(
+    session: AsyncSession,
+    order_id: str,
+    customer_id: str,
+    ship_to: dict[str, Any],
+    placed_after: datetime,
+    placed_before: datetime,
+) -> list[str]:
+    """Confirmed orders of the customer to the same address placed in the window, oldest first.
+
+    Only orders placed before this one count, so two orders never both start a merge.
+    """
+    rows = await session.execute(
+        select(Order.order_id)
+        .where(
+            Order.customer_id == customer_id,
+            Order.status == "CONFIRMED",
+            Order.order_id != order_id,
+            Order.created_at >= placed_after,
+            Order.created_at <= placed_before,
+            Order.view["ship_to"] == cast(ship_to, JSONB),
+        )
+        .order_by(Order.created_at, Order.order_id)
+        .limit(19)
+    )
+    return list(rows.scalars())

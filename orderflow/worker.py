@@ -23,6 +23,7 @@ from orderflow.temporal import connect
 from providers.carrier import HttpCarrier
 from providers.mail import SmtpMailer
 from providers.payment import HttpPaymentGateway
+from workflows.consolidation import ConsolidationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
@@ -54,7 +55,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[OrderWorkflow, ReturnWorkflow, ShipmentWorkflow],
+        workflows=[OrderWorkflow, ReturnWorkflow, ShipmentWorkflow, ConsolidationWorkflow],
         activities=[
             inventory.reserve,
             inventory.ship,
@@ -66,6 +67,7 @@ def build_worker(
             inventory.price,
             risk.assess,
             records.save_view,
+            records.merge_partners,
             records.save_return,
             payment.authorize,
             payment.capture,

@@ -18,14 +18,17 @@ from models.order import (
     PaymentInput,
     PaymentMethod,
     PricedOrder,
+    ShipmentRecord,
 )
 
 ORDER_WORKFLOW = "OrderWorkflow"
 RETURN_WORKFLOW = "ReturnWorkflow"
 SHIPMENT_WORKFLOW = "ShipmentWorkflow"
+CONSOLIDATION_WORKFLOW = "ConsolidationWorkflow"
 WORKFLOW_ID_PREFIX = "order-"
 RETURN_ID_PREFIX = "return-"
 SHIPMENT_ID_PREFIX = "shipment-"
+CONSOLIDATION_ID_PREFIX = "consolidation-"
 
 # Signals (usable from the CLI and the UI) and updates (the API's path) run the same rules.
 SIGNAL_MODIFY = "modify"
@@ -60,6 +63,13 @@ SIGNAL_SHIPMENT_ADDRESS = "change_address"
 QUERY_SHIPMENT_VIEW = "shipment_view"
 SIGNAL_SPLIT = "split"
 UPDATE_SPLIT = "split_order"
+# Merging: the consolidation invites each order, which answers; an order leaves by withdrawing.
+SIGNAL_MERGE_INVITE = "merge_invite"
+SIGNAL_MERGE_RELEASE = "merge_release"
+SIGNAL_MERGE_ANSWER = "merge_answer"
+SIGNAL_MERGE_WITHDRAW = "merge_withdraw"
+UPDATE_MERGE_FORMED = "formed"
+QUERY_CONSOLIDATION_VIEW = "consolidation_view"
 
 # Workflow code versions, for workflow.patched(): orders started before a change replay the
 # branch they took (see the README, "Changing workflow code").
@@ -109,10 +119,17 @@ def shipment_workflow_id(shipment_no: str) -> str:
     return f"{SHIPMENT_ID_PREFIX}{shipment_no}"
 
 
+def consolidation_workflow_id(consolidation_id: str) -> str:
+    """The workflow id of a merged shipment."""
+    return f"{CONSOLIDATION_ID_PREFIX}{consolidation_id}"
+
+
 def workflow_id_for_reference(reference: str) -> str:
     """The workflow a carrier's shipment reference (an order, return or parcel number) is for."""
     if reference.startswith("RT-"):
         return return_workflow_id(reference)
+    if reference.startswith("CN-"):
+        return consolidation_workflow_id(reference)
     if reference.startswith("SH-"):
         return shipment_workflow_id(reference)
     return order_workflow_id(reference)
@@ -136,6 +153,8 @@ class OrderPolicy(BaseModel):
     backorder_recheck_seconds: float = HOUR
     return_decision_seconds: float = 3 * DAY
     allocation_strategy: str = "fewest_shipments"
+    # Orders of one customer to one address placed this close together ship as one parcel.
+    merge_window_seconds: float = 0.0
     # How long an order may sit in a status before staff are alerted; absent means no limit.
     sla_seconds: dict[str, float] = Field(default_factory=dict)
 
@@ -311,6 +330,7 @@ class ShipmentReport(BaseModel):
 
     shipment_no: str
     event: Literal[
+        "picking",
         "booked",
         "left",
         "delivered",
@@ -360,3 +380,70 @@ class SplitRequest(BaseModel):
     parcels: list[ParcelSplit]
     note: str = ""
     actor: str = "unknown"
+
+
+class MergeMember(BaseModel):
+    """One order in a merged shipment, as the consolidation knows it."""
+
+    order_id: str
+    state: Literal["invited", "joined", "refused", "withdrawn", "released"] = "invited"
+    reason: str = ""
+    batch: int = 1
+    lines: dict[str, int] = Field(default_factory=dict)
+    warehouse: str = ""
+    amount: Decimal = Decimal("0")
+    authorization_id: str | None = None
+    captured: Decimal = Decimal("0")
+
+
+class ConsolidationInput(BaseModel):
+    """Orders of one customer to one address that ship as one parcel."""
+
+    consolidation_id: str
+    customer_id: str
+    ship_to: Address
+    order_ids: list[str]
+    actor: str = "system"
+    reason: str = ""
+    policy: OrderPolicy = Field(default_factory=OrderPolicy)
+
+
+class ConsolidationView(BaseModel):
+    """A merged shipment: its members, its parcel and where it stands."""
+
+    consolidation_id: str
+    status: Literal["forming", "formed", "picking", "shipping", "delivered", "dissolved"]
+    customer_id: str
+    ship_to: Address
+    members: list[MergeMember]
+    parcel: ShipmentRecord
+    reason: str = ""
+
+
+class MergeInvite(BaseModel):
+    consolidation_id: str
+
+
+class MergeAnswer(BaseModel):
+    """An order's answer to an invitation: it joins with its goods and payment, or says why not."""
+
+    order_id: str
+    joined: bool
+    reason: str = ""
+    lines: dict[str, int] = Field(default_factory=dict)
+    warehouse: str = ""
+    amount: Decimal = Decimal("0")
+    authorization_id: str | None = None
+    customer_id: str = ""
+    ship_to: Address | None = None
+
+
+class MergeRelease(BaseModel):
+    consolidation_id: str
+    reason: str = ""
+
+
+class MergeWithdraw(BaseModel):
+    order_id: str
+    actor: str = "system"
+    reason: str = ""

@@ -11,7 +11,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
-from temporalio.workflow import ChildWorkflowHandle
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import (
@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.logistics import CARRIER_REFUSED
     from activities.payment import DECLINED, AuthorizeInput, PaymentActivities, RefundInput
-    from activities.records import RecordActivities, SaveViewInput
+    from activities.records import MergeQuery, RecordActivities, SaveViewInput
     from activities.risk import RiskActivities, RiskInput
     from models.money import round_money
     from models.notifications import STAFF, Notification, render, render_alert
@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         PricedOrder,
         ShipmentRecord,
     )
+    from models.order_number import make_order_number
     from models.pricing import merge_lines, parcel_shares
     from models.returns import check_returnable, refund_amount
     from models.shipments import check_split, combined_status, live_parcels
@@ -64,6 +65,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import error_type as _error_type
 
 S = OrderStatus
+# Statuses in which an order's goods are being or have been picked.
+PICKED_OR_LATER = frozenset({S.PICKING, S.PACKED, S.PARTIALLY_SHIPPED, S.SHIPPED, S.DELIVERED})
 # The part of a split order that waits for a restock before it becomes parcels.
 WAITING_STOCK = "waiting_stock"
 # How long a parent waits for a parcel to answer a cancel or a new address.
@@ -113,6 +116,10 @@ class OrderWorkflow:
         self._awaiting: set[str] = set()
         self._unsaved_reports = False
         self._later: dict[str, int] = {}
+        self._merged_into: str | None = None
+        self._merge_started = False
+        # What each parcel answered to the last request sent to it.
+        self._answers: dict[str, str] = {}
 
     # ---- queries, updates and signals -------------------------------------------------
     # Each edit is one coroutine raising EditRefused; the update returns the refusal to the
@@ -240,6 +247,23 @@ class OrderWorkflow:
         """The same split as the update."""
         await self._as_signal(self._split(req))
 
+    @workflow.signal(name=c.SIGNAL_MERGE_INVITE)
+    async def merge_invite(self, inv: c.MergeInvite) -> None:
+        """A consolidation asks this order to ship with others; it answers either way."""
+        await self._answer_invite(inv)
+
+    @workflow.signal(name=c.SIGNAL_MERGE_RELEASE)
+    def merge_release(self, rel: c.MergeRelease) -> None:
+        """The merge did not form (or let this order go): it ships on its own after all."""
+        if self._merged_into == rel.consolidation_id and not self._merge_started:
+            self._merged_into = None
+            v = self.view_
+            v.related = [
+                r for r in v.related if r != {"type": "merged_into", "id": rel.consolidation_id}
+            ]
+            self._note("merge_released", "system", f"{rel.consolidation_id}: {rel.reason}")
+            self._unsaved_reports = True
+
     @workflow.signal(name=c.SIGNAL_STOCK_ALLOCATED)
     def stock_allocated(self) -> None:
         """A restock reserved this backordered order's units."""
@@ -288,15 +312,23 @@ class OrderWorkflow:
         await self._flush()
 
         if inp.policy.warehouse_release_seconds > 0 and not self._closed:
-            await self._wait(inp.policy.warehouse_release_seconds)
+            if self._v3 and inp.policy.merge_window_seconds > 0 and self._status == S.CONFIRMED:
+                await self._merge_by_rule()
+            if self._v3:
+                await self._wait_release(inp.policy.warehouse_release_seconds)
+            else:
+                await self._wait(inp.policy.warehouse_release_seconds)
         async with self._lock:
             if not self._closed:
-                await self._pick_pack_book()
+                if self._merged_into is not None:
+                    self._ship_merged()
+                else:
+                    await self._pick_pack_book()
         await self._flush()
 
-        if self._children:
+        if self._in_parcels:
             await self._follow_parcels()
-        while not self._closed and self._status not in (S.DELIVERED,) and not self._children:
+        while not self._closed and self._status not in (S.DELIVERED,) and not self._in_parcels:
             await workflow.wait_condition(lambda: bool(self._events) or self._closed)
             async with self._lock:
                 while self._events and not self._closed:
@@ -844,11 +876,17 @@ class OrderWorkflow:
         return next((s for s in self.view_.shipments if s.shipment_no == no), None)
 
     def _on_parcel_report(self, r: c.ShipmentReport) -> None:
+        if r.event in ("cancelled", "cancel_refused", "address_changed", "address_refused"):
+            self._awaiting.discard(r.shipment_no)
+            self._answers[r.shipment_no] = r.event
+        if r.event == "picking":
+            self._merge_started = True
+        if r.event in ("delivered", "cancelled", "failed") and r.shipment_no == self._merged_into:
+            # A merged parcel is no child of ours: its reports tell us when it ends.
+            self._open_parcels.discard(r.shipment_no)
         rec = self._parcel(r.shipment_no)
         if rec is None:
             return
-        if r.event in ("cancelled", "cancel_refused", "address_changed", "address_refused"):
-            self._awaiting.discard(r.shipment_no)
         if r.tracking_number:
             rec.tracking_number = r.tracking_number
             rec.shipment_id = r.carrier_shipment_id
@@ -959,6 +997,155 @@ class OrderWorkflow:
         self._notify("parcels_cancelled", f"parcel(s) {', '.join(stopped)} cancelled: {reason}")
         self._follow_combined_status()
 
+    # ---- merged orders: one parcel with other orders of the same customer ------------
+
+    @property
+    def _in_parcels(self) -> bool:
+        return bool(self._children) or self._merged_into is not None
+
+    def _merge_refusal(self) -> str:
+        v = self.view_
+        if not self._v3:
+            return "merge_not_supported: the order was placed before merging"
+        if self._closed:
+            return f"merge_order_closed: the order is {v.status}"
+        if self._merged_into is not None:
+            return f"merge_already_merged: the order ships with {self._merged_into}"
+        if self._children or self._later or len(self._parcels) > 1:
+            return "merge_split_order: the order ships in several parcels"
+        if v.status != S.CONFIRMED:
+            rule = "merge_already_picked" if v.status in PICKED_OR_LATER else "merge_not_confirmed"
+            return f"{rule}: the order is {v.status}"
+        return ""
+
+    async def _answer_invite(self, inv: c.MergeInvite) -> None:
+        async with self._lock:
+            v = self.view_
+            cid = inv.consolidation_id
+            reason = self._merge_refusal()
+            if reason:
+                self._note("merge_refused", "system", f"{cid}: {reason}")
+                answer = c.MergeAnswer(order_id=v.order_id, joined=False, reason=reason)
+            else:
+                self._merged_into = cid
+                v.related.append({"type": "merged_into", "id": cid})
+                self._note("merged", "system", f"ships with {cid}")
+                payment = self._active_payment()
+                answer = c.MergeAnswer(
+                    order_id=v.order_id,
+                    joined=True,
+                    lines=self._wanted(v.lines),
+                    warehouse=v.warehouse,
+                    amount=v.totals.total if payment else Decimal("0.00"),
+                    authorization_id=payment.authorization_id if payment else None,
+                    customer_id=v.customer.id,
+                    ship_to=v.ship_to,
+                )
+            try:
+                await workflow.get_external_workflow_handle(
+                    c.consolidation_workflow_id(cid)
+                ).signal(c.SIGNAL_MERGE_ANSWER, answer)
+            except Exception:
+                # The consolidation is gone: this order ships on its own.
+                self._merged_into = None
+            await self._flush()
+
+    async def _merge_by_rule(self) -> None:
+        """Ship with the customer's other open orders to this address placed just before."""
+        v = self.view_
+        window = self._inp.policy.merge_window_seconds
+        partners: list[str] = await workflow.execute_local_activity_method(
+            RecordActivities.merge_partners,
+            MergeQuery(
+                order_id=v.order_id,
+                customer_id=v.customer.id,
+                ship_to=v.ship_to,
+                placed_at=v.created_at,
+                window_seconds=window,
+            ),
+            start_to_close_timeout=LOCAL,
+        )
+        if not partners:
+            return
+        order_ids = [*partners, v.order_id]
+        cid = make_order_number(workflow.now(), workflow.uuid4().int, prefix="CN")
+        # Abandoned, not terminated, with this order: the merge serves its other orders too.
+        await workflow.start_child_workflow(
+            c.CONSOLIDATION_WORKFLOW,
+            c.ConsolidationInput(
+                consolidation_id=cid,
+                customer_id=v.customer.id,
+                ship_to=v.ship_to,
+                order_ids=order_ids,
+                actor="merge rule",
+                reason=f"same customer and address within {window:.0f} s",
+                policy=self._inp.policy,
+            ),
+            id=c.consolidation_workflow_id(cid),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"{cid} · merged shipment of " + ", ".join(order_ids),
+            memo={"orders": order_ids},
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(c.SA_CUSTOMER, v.customer.id)]
+            ),
+        )
+        self._note("merge_proposed", "merge rule", f"{cid} with {', '.join(partners)}")
+
+    async def _wait_release(self, seconds: float) -> None:
+        """The warehouse release delay; a merge that takes the order over ends it early."""
+        deadline = workflow.now() + timedelta(seconds=seconds)
+        while not self._closed:
+            left = (deadline - workflow.now()).total_seconds()
+            if not await self._wait_for(lambda: self._merged_into is not None, left):
+                return
+            await workflow.wait_condition(
+                lambda: self._merge_started or self._merged_into is None or self._closed
+            )
+            if self._merged_into is not None:
+                return
+            await self._flush()  # released from a merge that did not form
+
+    def _ship_merged(self) -> None:
+        v = self.view_
+        assert self._merged_into is not None
+        v.shipments.append(
+            ShipmentRecord(
+                shipment_id="",
+                tracking_number="",
+                warehouse=v.warehouse,
+                status="picking",
+                shipment_no=self._merged_into,
+                lines=self._wanted(v.lines),
+                amount=v.totals.total,
+            )
+        )
+        self._open_parcels.add(self._merged_into)
+        self._set_status(S.PICKING, "system", f"picked with merged parcel {self._merged_into}")
+
+    async def _withdraw_from_merge(self, req: c.CancelRequest) -> None:
+        """Take the order out of its merge before picking, then cancel it as usual."""
+        cid = self._merged_into
+        assert cid is not None
+        self._awaiting.add(cid)
+        self._answers.pop(cid, None)
+        await workflow.get_external_workflow_handle(c.consolidation_workflow_id(cid)).signal(
+            c.SIGNAL_MERGE_WITHDRAW,
+            c.MergeWithdraw(order_id=self.view_.order_id, actor=req.actor, reason=req.reason),
+        )
+        try:
+            await workflow.wait_condition(lambda: cid not in self._awaiting, timeout=PARCEL_ANSWER)
+        except TimeoutError:
+            self._awaiting.discard(cid)
+        if self._answers.get(cid) != "cancelled":
+            raise EditRefused(
+                "merged_parcel_picking",
+                f"the merged parcel {cid} is being picked; its goods can no longer be taken out",
+            )
+        self._merged_into = None
+        self._open_parcels.discard(cid)
+        self._note("merge_left", req.actor, f"taken out of {cid}")
+        await self._close(S.CANCELLED, req.actor, req.reason or "cancelled")
+
     # ---- edits ------------------------------------------------------------------------
 
     async def _split(self, req: c.SplitRequest) -> None:
@@ -1014,6 +1201,12 @@ class OrderWorkflow:
 
     async def _apply_modify(self, req: c.ModifyRequest) -> None:
         v = self.view_
+        if self._merged_into is not None and (req.lines is not None or req.ship_to is not None):
+            raise EditRefused(
+                "merged_order_locked",
+                f"the order ships with {self._merged_into}: its lines and address are fixed; "
+                "cancel it out of the merge first",
+            )
         if req.lines is not None:
             check_lines_editable(v.status)
         if req.ship_to is not None or req.contact is not None:
@@ -1132,6 +1325,8 @@ class OrderWorkflow:
                 check_cancellable(self.view_.status)
                 if self._children:
                     await self._cancel_parcels(req)
+                elif self._merged_into is not None:
+                    await self._withdraw_from_merge(req)
                 else:
                     await self._close(S.CANCELLED, req.actor, req.reason or "cancelled")
             except EditRefused as exc:

@@ -9,6 +9,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.consolidation import ConsolidationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
@@ -27,7 +28,7 @@ def test_there_are_histories_for_each_workflow_type() -> None:
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[OrderWorkflow, ReturnWorkflow, ShipmentWorkflow],
+        workflows=[OrderWorkflow, ReturnWorkflow, ShipmentWorkflow, ConsolidationWorkflow],
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
