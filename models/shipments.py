@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from models.order import ShipmentRecord
 from models.status import EditRefused, OrderStatus
 
-# Parcels that will never ship: they no longer count towards the order's status.
-ENDED_UNSHIPPED = frozenset({"cancelled", "failed"})
+# Parcels staff settled after a carrier exception: refunded, or replaced by a new parcel.
+SETTLED = frozenset({"refunded", "reshipped"})
+# Parcels that no longer count towards the order's status: they will never ship, or were settled.
+ENDED_UNSHIPPED = frozenset({"cancelled", "failed"}) | SETTLED
 
 
 def live_parcels(parcels: Sequence[ShipmentRecord]) -> list[ShipmentRecord]:

@@ -60,6 +60,8 @@ SIGNAL_STOCK_ALLOCATED = "stock_allocated"
 SIGNAL_SHIPMENT_REPORT = "shipment_report"
 SIGNAL_SHIPMENT_CANCEL = "cancel_shipment"
 SIGNAL_SHIPMENT_ADDRESS = "change_address"
+# Staff settled the parcel's carrier exception (refunded or reshipped): it follows no more events.
+SIGNAL_SHIPMENT_WRITE_OFF = "write_off"
 QUERY_SHIPMENT_VIEW = "shipment_view"
 SIGNAL_SPLIT = "split"
 UPDATE_SPLIT = "split_order"
@@ -352,7 +354,7 @@ class ShipmentResult(BaseModel):
     """How a parcel ended."""
 
     shipment_no: str
-    status: Literal["delivered", "cancelled", "failed"]
+    status: Literal["delivered", "cancelled", "failed", "written_off"]
     captured: Decimal = Decimal("0")
     detail: str = ""
 

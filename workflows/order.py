@@ -44,8 +44,9 @@ with workflow.unsafe.imports_passed_through():
     from models.order_number import make_order_number
     from models.pricing import merge_lines, parcel_shares
     from models.returns import check_returnable, refund_amount
-    from models.shipments import check_split, combined_status, live_parcels
+    from models.shipments import SETTLED, check_split, combined_status, live_parcels
     from models.status import (
+        MAIN_PATH,
         EditRefused,
         OrderStatus,
         check_address_editable,
@@ -116,6 +117,8 @@ class OrderWorkflow:
         self._awaiting: set[str] = set()
         self._unsaved_reports = False
         self._later: dict[str, int] = {}
+        # Parcels of a split order with a carrier exception staff have not acted on, oldest first.
+        self._parcel_exceptions: list[str] = []
         self._merged_into: str | None = None
         self._merge_started = False
         # What each parcel answered to the last request sent to it.
@@ -257,6 +260,7 @@ class OrderWorkflow:
         """The merge did not form (or let this order go): it ships on its own after all."""
         if self._merged_into == rel.consolidation_id and not self._merge_started:
             self._merged_into = None
+            workflow.upsert_memo({"merged_into": None})
             v = self.view_
             v.related = [
                 r for r in v.related if r != {"type": "merged_into", "id": rel.consolidation_id}
@@ -840,7 +844,8 @@ class OrderWorkflow:
             self._unsaved_reports = True
         self._open_parcels.discard(no)
         rec = self._parcel(no)
-        if rec is not None and result.status != "delivered":
+        # A parcel staff reshipped or refunded keeps that as its end.
+        if rec is not None and result.status != "delivered" and rec.status not in SETTLED:
             rec.status = result.status
 
     def _parcels_pending(self) -> bool:
@@ -850,27 +855,35 @@ class OrderWorkflow:
 
     async def _follow_parcels(self) -> None:
         """Save what the parcels report until every one has ended, then settle the payment."""
-        while self._parcels_pending():
-            await workflow.wait_condition(
-                lambda: self._unsaved_reports or not self._parcels_pending()
-            )
-            self._unsaved_reports = False
-            await self._flush()
-        async with self._lock:
-            v = self.view_
-            payment = self._open_authorization()
-            if payment is not None:
-                # Parcels that never shipped leave part of the hold: give it back to the card.
-                await steps.void(v.order_id, payment.authorization_id, self._inp.policy)
-                payment.status = "captured" if payment.captured > 0 else "voided"
-                self._note(
-                    "payment_released",
-                    "gateway",
-                    f"{payment.amount - payment.captured} {payment.currency} not captured",
+        while True:
+            while self._parcels_pending():
+                await workflow.wait_condition(
+                    lambda: self._unsaved_reports or not self._parcels_pending()
                 )
-            if not self._closed and not live_parcels(v.shipments):
-                await self._close(S.FAILED, "carrier", "no parcel could be shipped")
+                self._unsaved_reports = False
+                await self._flush()
+            async with self._lock:
+                # A handler holding the lock (a reshipment) may have started a parcel meanwhile.
+                if not self._parcels_pending():
+                    await self._settle_payment()
+                    break
         await self._flush()
+
+    async def _settle_payment(self) -> None:
+        """Give back what the authorization still holds; fail an order with no parcel left."""
+        v = self.view_
+        payment = self._open_authorization()
+        if payment is not None:
+            # Parcels that never shipped leave part of the hold: give it back to the card.
+            await steps.void(v.order_id, payment.authorization_id, self._inp.policy)
+            payment.status = "captured" if payment.captured > 0 else "voided"
+            self._note(
+                "payment_released",
+                "gateway",
+                f"{payment.amount - payment.captured} {payment.currency} not captured",
+            )
+        if not self._closed and not live_parcels(v.shipments):
+            await self._close(S.FAILED, "carrier", "no parcel could be shipped")
 
     def _parcel(self, no: str) -> ShipmentRecord | None:
         return next((s for s in self.view_.shipments if s.shipment_no == no), None)
@@ -901,7 +914,7 @@ class OrderWorkflow:
             if rec.left_warehouse:
                 return
             rec.left_warehouse = True
-            rec.captured = r.captured
+            rec.captured += r.captured
             payment = self._open_authorization()
             if payment is not None and r.captured > 0:
                 payment.captured += r.captured
@@ -916,6 +929,8 @@ class OrderWorkflow:
             self._note("parcel_delivered", "carrier", detail)
         elif r.event == "exception":
             self._note("carrier_exception", "carrier", detail)
+            if r.carrier_event not in SELF_HEALING and r.shipment_no not in self._parcel_exceptions:
+                self._parcel_exceptions.append(r.shipment_no)
             self._on_exception(r.carrier_event, detail)
         elif r.event in ("cancelled", "failed"):
             rec.status = r.event
@@ -930,10 +945,18 @@ class OrderWorkflow:
     def _follow_combined_status(self) -> None:
         v = self.view_
         status = combined_status(v.shipments)
+        if status is None and any(s.status == "refunded" for s in v.shipments):
+            if not self._closed:
+                self._set_status(S.REFUNDED, "staff", "every parcel refunded")
+                self._notify("refunded", "for every parcel of the order")
+            return
         # Once delivered the order's own after-sales statuses (returns) take over.
         if status is None or status == self._status or self._closed:
             return
         if self._status not in (S.PICKING, S.PACKED, S.PARTIALLY_SHIPPED, S.SHIPPED):
+            return
+        # A reshipped parcel starts over, but the order does not go back to PICKING.
+        if MAIN_PATH.index(status) < MAIN_PATH.index(self._status):
             return
         live = live_parcels(v.shipments)
         left = sum(1 for p in live if p.left_warehouse)
@@ -1029,6 +1052,8 @@ class OrderWorkflow:
             else:
                 self._merged_into = cid
                 v.related.append({"type": "merged_into", "id": cid})
+                # Shown in the Temporal UI beside the order: the merged shipment it rides in.
+                workflow.upsert_memo({"merged_into": cid})
                 self._note("merged", "system", f"ships with {cid}")
                 payment = self._active_payment()
                 answer = c.MergeAnswer(
@@ -1435,27 +1460,73 @@ class OrderWorkflow:
             try:
                 if not v.open_exception:
                     raise EditRefused("no_open_exception", "the order has no open delivery problem")
-                if self._children and req.action != "contact_customer":
+                if self._merged_into is not None and req.action != "contact_customer":
                     raise EditRefused(
-                        "split_order_parcel",
-                        "a parcel of a split order is reshipped or refunded by hand; "
-                        "contact_customer is available",
+                        "merged_parcel_exception",
+                        f"the order ships in the merged parcel {self._merged_into}: staff reship "
+                        "or refund it by hand; contact_customer is available",
                     )
-                if req.action == "reship":
-                    await self._reship()
-                elif req.action == "refund":
-                    await self._refund_all(req.actor, req.note or "delivery problem")
-                else:
+                if req.action == "contact_customer":
                     self._notify("delivery_issue", req.note or "we will contact you")
+                elif self._children:
+                    await self._settle_parcel(req)
+                elif req.action == "reship":
+                    await self._reship()
+                else:
+                    await self._refund_all(req.actor, req.note or "delivery problem")
             except EditRefused as exc:
                 self._note("exception_action_refused", req.actor, exc.message)
                 await self._flush()
                 raise
             self._note(f"exception_{req.action}", req.actor, req.note)
-            if req.action != "contact_customer":
+            # A split order may have several parcels in trouble: the alert stays until the last.
+            if req.action != "contact_customer" and not self._parcel_exceptions:
                 v.open_exception = ""
                 self._resolve_alerts({"carrier_exception"})
             await self._flush()
+
+    async def _settle_parcel(self, req: c.ExceptionAction) -> None:
+        """Reship or refund the split order's parcel that has been in trouble longest."""
+        v = self.view_
+        no = self._parcel_exceptions[0]
+        rec = self._parcel(no)
+        assert rec is not None
+        if req.action == "reship":
+            batch = max(s.batch for s in v.shipments) + 1
+            reserve = await self._reserve(rec.lines, batch=batch, split=False)
+            if not reserve.ok:
+                raise EditRefused(
+                    "insufficient_stock", f"cannot reship {no}: {self._shortage_text(reserve)}"
+                )
+            rec.status = "reshipped"
+            # Paid for already: the new parcel captures nothing and carries the old one's money.
+            await self._start_parcel(reserve.parcels[0], Decimal("0.00"))
+            v.shipments[-1].amount = rec.amount
+            v.shipments[-1].captured = rec.captured
+            await self._children[no].signal(c.SIGNAL_SHIPMENT_WRITE_OFF)
+        else:
+            payment = next((p for p in v.payments if p.captured > 0), None)
+            if payment is not None and rec.captured > 0:
+                await workflow.execute_activity_method(
+                    PaymentActivities.refund,
+                    RefundInput(
+                        order_id=v.order_id,
+                        idempotency_key=f"{v.order_id}:refund:{no}",
+                        authorization_id=payment.authorization_id,
+                        amount=rec.captured,
+                    ),
+                    start_to_close_timeout=REMOTE,
+                    retry_policy=self._remote_retry(),
+                )
+                refunded = sum(
+                    (s.captured for s in v.shipments if s.status == "refunded"), rec.captured
+                )
+                payment.status = "refunded" if refunded >= payment.captured else "partly_refunded"
+            await self._children[no].signal(c.SIGNAL_SHIPMENT_WRITE_OFF)
+            rec.status = "refunded"
+            self._notify("refunded", f"{rec.captured} {v.totals.currency} for parcel {no}")
+        self._parcel_exceptions.pop(0)
+        self._follow_combined_status()
 
     async def _start_return(self, req: c.ReturnRequest) -> None:
         async with self._lock:

@@ -99,6 +99,14 @@ class ShipmentWorkflow(ParcelBase):
                 return
             await self._report("address_changed", f"to {req.ship_to.city}, {req.ship_to.country}")
 
+    @workflow.signal(name=c.SIGNAL_SHIPMENT_WRITE_OFF)
+    async def write_off(self) -> None:
+        """Staff settled this parcel's carrier exception: it is done, whatever comes next."""
+        async with self._lock:
+            if not self._ended:
+                self.record.status = "written_off"
+                self._ended = True
+
     @workflow.run
     async def run(self, inp: c.ShipmentInput) -> c.ShipmentResult:
         """Carry the parcel from pick ticket to delivery (or cancellation)."""
@@ -118,7 +126,7 @@ class ShipmentWorkflow(ParcelBase):
         status = self.record.status
         return c.ShipmentResult(
             shipment_no=inp.shipment_no,
-            status=status if status in ("cancelled", "failed") else "delivered",
+            status=status if status in ("cancelled", "failed", "written_off") else "delivered",
             captured=self.record.captured,
         )
 

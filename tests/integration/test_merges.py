@@ -63,6 +63,8 @@ async def test_staff_merge_orders_into_one_parcel(make_stack) -> None:
     assert done["status"] == "delivered" and done["parcel"]["status"] == "delivered"
     desc = await stack.client.get_workflow_handle(c.consolidation_workflow_id(cid)).describe()
     assert (await desc.memo_value("orders")) == ids
+    member = await stack.client.get_workflow_handle(c.order_workflow_id(ids[0])).describe()
+    assert (await member.memo_value("merged_into")) == cid
     await stack.save_history(cid, "consolidation_delivered")
     await stack.save_history(ids[0], "order_merged_v3")
 

@@ -317,3 +317,47 @@ async def test_staff_split_an_order_by_hand_before_picking(make_stack) -> None:
     kinds = [h["kind"] for h in view["history"]]
     assert kinds.count("split_refused") == 2 and "split_by_hand" in kinds
     assert await stack.stock(tea) == {"WH-SHA": (4, 0), "WH-RTM": (3, 0)}
+
+
+async def test_damaged_parcels_of_a_split_order_are_refunded_and_reshipped(make_stack) -> None:
+    stack = await make_stack()
+    oid, tea, cups = await _split_order(stack, postal_code="22222")  # the carrier damages them
+
+    async def probe() -> dict[str, Any]:
+        return (await stack.api.get(f"/orders/{oid}")).json()  # type: ignore[no-any-return]
+
+    def damaged(n: int):  # type: ignore[no-untyped-def]
+        return lambda v: sum(1 for s in v["shipments"] if s["status"] == "damaged") == n
+
+    view = await eventually(probe, damaged(2))
+    assert view["open_exception"]
+    captured = {s["shipment_no"]: Decimal(s["captured"]) for s in view["shipments"]}
+
+    act = f"/orders/{oid}/exception-actions"
+    r = await stack.api.post(act, json={"action": "refund", "note": "broken cups"})
+    assert r.status_code == 200, r.text
+    first_refunded = [s for s in r.json()["shipments"] if s["status"] == "refunded"]
+    assert len(first_refunded) == 1 and r.json()["open_exception"]  # the other is still open
+
+    r = await stack.api.post(act, json={"action": "reship", "note": "send it again"})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert [s["status"] for s in view["shipments"]].count("reshipped") == 1
+    new = view["shipments"][-1]
+    assert new["batch"] == 3 and new["shipment_no"].endswith("-3")
+
+    # The new parcel is damaged too (same address): refunding it ends the order.
+    view = await eventually(probe, lambda v: v["shipments"][-1]["status"] == "damaged")
+    r = await stack.api.post(act, json={"action": "refund"})
+    assert r.status_code == 200, r.text
+    view = await wait_status(stack.api, oid, "REFUNDED")
+    auth = _auth((await stack.payment.get("/_admin/ledger")).json(), oid)
+    assert sorted(Decimal(x["amount"]) for x in auth["refunds"]) == sorted(captured.values())
+    assert sorted(Decimal(x["amount"]) for x in auth["captures"]) == sorted(captured.values())
+    assert view["payments"][0]["status"] == "refunded"
+    assert not view["open_exception"]
+    # The reshipment took its own units off stock, a second time for its lines.
+    sent_twice = new["lines"]
+    assert await stack.stock(tea) == {"WH-SHA": (5 - 2 - sent_twice.get(tea, 0), 0)}
+    assert await stack.stock(cups) == {"WH-RTM": (5 - 1 - sent_twice.get(cups, 0), 0)}
+    await stack.save_history(oid, "order_split_refunded_v3")
