@@ -1018,6 +1018,9 @@ class OrderWorkflow:
             return
         self._note("parcels_cancelled", req.actor, f"{', '.join(stopped)}: {reason}")
         self._notify("parcels_cancelled", f"parcel(s) {', '.join(stopped)} cancelled: {reason}")
+        if all(p.left_warehouse for p in live_parcels(self.view_.shipments)):
+            # Every parcel still going has captured its share: the rest of the hold goes back now.
+            await self._settle_payment()
         self._follow_combined_status()
 
     # ---- merged orders: one parcel with other orders of the same customer ------------

@@ -128,6 +128,10 @@ async def test_address_change_reaches_parcels_and_partial_cancel(make_stack) -> 
     assert rtm["status"] == "cancelled"
     assert await stack.stock(cups) == {"WH-RTM": (5, 0)}
     assert await stack.stock(tea) == {"WH-SHA": (3, 0)}
+    # The cancelled parcel's share of the authorization is released at once.
+    auth = _auth((await stack.payment.get("/_admin/ledger")).json(), oid)
+    assert Decimal(auth["released_amount"]) == Decimal(rtm["amount"])
+    assert view["payments"][0]["status"] == "captured"
 
     # Nothing is left to cancel once every remaining parcel has left.
     r = await stack.api.post(f"/orders/{oid}/cancel", json={})
