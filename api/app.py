@@ -12,7 +12,16 @@ from temporalio.client import Client
 
 from api.errors import error_body, install_error_handlers
 from api.limits import BodyLimitMiddleware
-from api.routers import alerts, health, inventory, merges, orders, returns, webhooks
+from api.routers import (
+    alerts,
+    customers,
+    health,
+    inventory,
+    merges,
+    orders,
+    returns,
+    webhooks,
+)
 from orderflow.db import make_engine, make_sessions
 from orderflow.settings import Settings
 from orderflow.temporal import connect
@@ -61,6 +70,7 @@ def create_app(
     for r in (
         orders.router,
         merges.router,
+        customers.router,
         returns.router,
         inventory.router,
         alerts.router,

@@ -153,3 +153,21 @@ class MergeBody(BaseModel):
         if len(set(ids)) != len(ids):
             raise ValueError("each order may appear only once")
         return ids
+
+
+class NoteBody(BaseModel):
+    """A staff note about a customer, optionally about one of their orders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    order_id: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+class FeedbackBody(BaseModel):
+    """A customer's rating of an order they received."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rating: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""

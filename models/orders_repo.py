@@ -24,6 +24,7 @@ from models.tables import (
     OrderLineRow,
     OutboxMessage,
     Payment,
+    Product,
     Shipment,
 )
 
@@ -35,6 +36,7 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
         "customer_id": view.customer.id,
         "customer_name": view.customer.name,
         "customer_email": view.customer.email,
+        "customer_phone": view.customer.phone or "",
         "channel": view.channel.value,
         "channel_order_id": view.channel_order_id,
         "status": view.status.value,
@@ -136,71 +138,122 @@ async def load_view(session: AsyncSession, order_id: str) -> OrderView | None:
     return view
 
 
+SORTS = ("newest", "oldest", "total_desc", "total_asc")
+
+
 @dataclass
 class OrderFilter:
-    """What `GET /orders` may filter on."""
+    """What `GET /orders` may filter on; every given filter must hold."""
 
     customer_id: str | None = None
+    customer_name: str | None = None
+    customer_email: str | None = None
+    customer_phone: str | None = None
     status: str | None = None
     sku: str | None = None
+    product: str | None = None
     channel: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    total_min: Decimal | None = None
+    total_max: Decimal | None = None
     q: str | None = None
+    sort: str = "newest"
 
 
-def encode_cursor(created_at: datetime, order_id: str) -> str:
-    """An opaque cursor for keyset pagination, newest first."""
-    raw = json.dumps([created_at.isoformat(), order_id]).encode()
+def _contains(text: str) -> str:
+    # LIKE wildcards in what a user typed are matched literally.
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def encode_cursor(sort: str, key: Any, order_id: str) -> str:
+    """An opaque cursor for keyset pagination: the sort, and the last row's key and number."""
+    value = key.isoformat() if isinstance(key, datetime) else str(key)
+    raw = json.dumps([sort, value, order_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The position a cursor points at; ValueError when it is not one of ours."""
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    """The position a cursor points at; ValueError when it is not one of ours for this sort."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created, order_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), str(order_id)
+        made_for, value, order_id = json.loads(base64.urlsafe_b64decode(padded))
+        key: Any = datetime.fromisoformat(value) if made_for in SORTS[:2] else Decimal(value)
     except Exception as exc:
         raise ValueError("cursor is not valid") from exc
+    if made_for != sort:
+        raise ValueError(f"the cursor was made for sort={made_for}, not sort={sort}")
+    return key, str(order_id)
+
+
+def _product_orders(text: str) -> Any:
+    names = select(Product.sku).where(Product.name.ilike(_contains(text)))
+    return select(OrderLineRow.order_id).where(
+        OrderLineRow.sku.in_(names) | (OrderLineRow.sku == text.upper())
+    )
 
 
 async def search_orders(
     session: AsyncSession, f: OrderFilter, limit: int, cursor: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Order summaries matching every given filter, newest first, and the next page's cursor."""
+    """Order summaries matching every given filter, in `f.sort` order, and the next cursor."""
+    if f.sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     stmt = select(Order)
-    if f.customer_id:
-        stmt = stmt.where(Order.customer_id == f.customer_id)
-    if f.status:
-        stmt = stmt.where(Order.status == f.status)
-    if f.channel:
-        stmt = stmt.where(Order.channel == f.channel)
+    for column, value in (
+        (Order.customer_id, f.customer_id),
+        (Order.status, f.status),
+        (Order.channel, f.channel),
+    ):
+        if value:
+            stmt = stmt.where(column == value)
+    for column, text in (
+        (Order.customer_name, f.customer_name),
+        (Order.customer_email, f.customer_email),
+        (Order.customer_phone, f.customer_phone),
+    ):
+        if text:
+            stmt = stmt.where(column.ilike(_contains(text)))
     if f.created_from:
         stmt = stmt.where(Order.created_at >= f.created_from)
     if f.created_to:
         stmt = stmt.where(Order.created_at < f.created_to)
+    if f.total_min is not None:
+        stmt = stmt.where(Order.total >= f.total_min)
+    if f.total_max is not None:
+        stmt = stmt.where(Order.total <= f.total_max)
     if f.sku:
         stmt = stmt.where(
             Order.order_id.in_(select(OrderLineRow.order_id).where(OrderLineRow.sku == f.sku))
         )
+    if f.product:
+        stmt = stmt.where(Order.order_id.in_(_product_orders(f.product)))
     if f.q:
-        like = f"%{f.q}%"
+        like = _contains(f.q)
         stmt = stmt.where(
             Order.order_id.ilike(like)
             | Order.customer_name.ilike(like)
             | Order.customer_email.ilike(like)
+            | Order.customer_phone.ilike(like)
             | Order.channel_order_id.ilike(like)
+            | Order.order_id.in_(_product_orders(f.q))
         )
+    key_col = Order.created_at if f.sort in ("newest", "oldest") else Order.total
+    descending = f.sort in ("newest", "total_desc")
     if cursor:
-        created, oid = decode_cursor(cursor)
-        stmt = stmt.where(tuple_(Order.created_at, Order.order_id) < tuple_(created, oid))
-    stmt = stmt.order_by(Order.created_at.desc(), Order.order_id.desc()).limit(limit + 1)
+        key, oid = decode_cursor(cursor, f.sort)
+        after = tuple_(key_col, Order.order_id)
+        stmt = stmt.where(after < tuple_(key, oid) if descending else after > tuple_(key, oid))
+    order = (key_col.desc(), Order.order_id.desc()) if descending else (key_col, Order.order_id)
+    stmt = stmt.order_by(*order).limit(limit + 1)
     rows = list((await session.execute(stmt)).scalars())
     page = rows[:limit]
-    next_cursor = (
-        encode_cursor(page[-1].created_at, page[-1].order_id) if len(rows) > limit else None
-    )
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        key_value = last.created_at if key_col is Order.created_at else last.total
+        next_cursor = encode_cursor(f.sort, key_value, last.order_id)
     return [summary(r) for r in page], next_cursor
 
 

@@ -52,6 +52,14 @@ class Warehouse(Base):
 
 class Product(Base):
     __tablename__ = "products"
+    __table_args__ = (
+        Index(
+            "ix_products_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+    )
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     variant: Mapped[str] = mapped_column(String(200), default="")
@@ -149,11 +157,29 @@ class Order(Base):
         Index("ix_orders_customer_created", "customer_id", "created_at"),
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created", "created_at", "order_id"),
+        Index("ix_orders_total", "total", "order_id"),
+        # Trigram indexes: partial matches on names, emails, phones and numbers stay fast.
+        *(
+            Index(
+                f"ix_orders_{col}_trgm",
+                col,
+                postgresql_using="gin",
+                postgresql_ops={col: "gin_trgm_ops"},
+            )
+            for col in (
+                "order_id",
+                "customer_name",
+                "customer_email",
+                "customer_phone",
+                "channel_order_id",
+            )
+        ),
     )
     order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(64))
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[str] = mapped_column(String(200))
+    customer_phone: Mapped[str] = mapped_column(String(64), default="", server_default="")
     channel: Mapped[str] = mapped_column(String(20))
     channel_order_id: Mapped[str] = mapped_column(String(100), default="")
     status: Mapped[str] = mapped_column(String(24))
@@ -269,3 +295,31 @@ class Return(Base):
     restocked: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomerNote(Base):
+    """A staff note about a customer (optionally about one order): part of their history."""
+
+    __tablename__ = "customer_notes"
+    __table_args__ = (Index("ix_customer_notes_customer", "customer_id", "created_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    author: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class OrderFeedback(Base):
+    """A customer's rating of a delivered order; one per order, the latest wins."""
+
+    __tablename__ = "order_feedback"
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        Index("ix_order_feedback_customer", "customer_id", "created_at"),
+    )
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _now()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,24 +90,42 @@ async def get_order(order_id: str, session: SessionDep, client: TemporalDep) -> 
 async def list_orders(
     session: SessionDep,
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    customer_name: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
+    customer_email: Annotated[str | None, Query(min_length=2, max_length=200)] = None,
+    customer_phone: Annotated[str | None, Query(min_length=2, max_length=64)] = None,
     status: OrderStatus | None = None,
     sku: Annotated[str | None, Query(max_length=64)] = None,
+    product: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
     channel: Channel | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    total_min: Annotated[Decimal | None, Query(ge=0, le=10**9)] = None,
+    total_max: Annotated[Decimal | None, Query(ge=0, le=10**9)] = None,
+    q: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
+    sort: Literal["newest", "oldest", "total_desc", "total_asc"] = "newest",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
-    """Search the read model, newest first, one page at a time."""
+    """Search the read model by any mix of filters, sorted, one page at a time.
+
+    `customer_name`, `customer_email`, `customer_phone`, `product` (SKU or product name) and
+    `q` (any of those, the order number or the channel's order id) match partly.
+    """
     f = orders_repo.OrderFilter(
         customer_id=customer_id,
+        customer_name=customer_name,
+        customer_email=customer_email,
+        customer_phone=customer_phone,
         status=status.value if status else None,
         sku=sku,
+        product=product,
         channel=channel.value if channel else None,
         created_from=created_from,
         created_to=created_to,
+        total_min=total_min,
+        total_max=total_max,
         q=q,
+        sort=sort,
     )
     return await _page(session, f, limit, cursor)
 

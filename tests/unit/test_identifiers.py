@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -35,6 +36,10 @@ def test_workflow_id_round_trip() -> None:
 
 def test_cursor_round_trip_and_garbage() -> None:
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert decode_cursor(encode_cursor(at, "SO-9")) == (at, "SO-9")
+    assert decode_cursor(encode_cursor("newest", at, "SO-9"), "newest") == (at, "SO-9")
+    cursor = encode_cursor("total_desc", Decimal("12.50"), "SO-7")
+    assert decode_cursor(cursor, "total_desc") == (Decimal("12.50"), "SO-7")
+    with pytest.raises(ValueError, match="sort=total_desc"):
+        decode_cursor(cursor, "oldest")
     with pytest.raises(ValueError):
-        decode_cursor("definitely-not")
+        decode_cursor("definitely-not", "newest")
