@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from orderflow.settings import Settings, get_settings
@@ -89,14 +90,30 @@ COMMANDS = {
 }
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
+    from orderflow.import_cli import run_import
+
+    api = args.api or f"http://{settings.api_host}:{settings.api_port}"
+    sys.exit(run_import(Path(args.file), api, args.format))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `orderflow` command."""
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_fn, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text)
+    imp = sub.add_parser(
+        "import", help="import orders from a CSV or JSON-lines file through the API"
+    )
+    imp.add_argument("file", help="the file (.csv, or .jsonl with one order per line)")
+    imp.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
+    imp.add_argument("--api", help="the API's address (default: this machine's dev stack)")
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.command == "import":
+        cmd_import(settings, args)
+        return
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )

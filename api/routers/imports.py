@@ -1,0 +1,36 @@
+"""Order import through the API: a CSV or JSON-lines file in the request body (§1)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import ActorDep, SessionsDep, SettingsDep, TemporalDep
+from api.errors import ApiError
+from api.importing import import_orders
+from models.order_import import parse
+
+router = APIRouter(tags=["imports"])
+
+
+@router.post("/imports")
+async def import_file(
+    request: Request,
+    sessions: SessionsDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    fmt: Annotated[Literal["csv", "jsonl"], Query(alias="format")] = "jsonl",
+) -> dict[str, Any]:
+    """Create the orders in a file (the body, up to the body size limit; larger files go in
+    parts, as `orderflow import` sends them). Re-importing is harmless: the channel's order id
+    finds the order made the first time."""
+    try:
+        text = (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(400, "not_utf8", "the file must be UTF-8 text") from None
+    rows = parse(text, fmt)
+    if not rows:
+        raise ApiError(422, "empty_import", "the file holds no orders")
+    return await import_orders(sessions, client, settings, rows, f"import:{actor}")
