@@ -15,6 +15,7 @@ from api.limits import BodyLimitMiddleware
 from api.routers import (
     alerts,
     customers,
+    documents,
     health,
     imports,
     inventory,
@@ -73,6 +74,7 @@ def create_app(
         merges.router,
         customers.router,
         imports.router,
+        documents.router,
         returns.router,
         inventory.router,
         alerts.router,

@@ -97,6 +97,22 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
     sys.exit(run_import(Path(args.file), api, args.format))
 
 
+def cmd_print(settings: Settings, args: argparse.Namespace) -> None:
+    import httpx
+
+    api = args.api or f"http://{settings.api_host}:{settings.api_port}"
+    r = httpx.get(
+        f"{api}/orders/{args.order_id}/documents/{args.kind}",
+        params={"format": args.format},
+        timeout=60,
+    )
+    if r.status_code != 200:
+        sys.exit(f"could not print {args.kind} of {args.order_id}: {r.status_code} {r.text}")
+    out = Path(args.out or f"{args.order_id}-{args.kind}.{args.format}")
+    out.write_bytes(r.content)
+    print(f"{args.kind} of {args.order_id} written to {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `orderflow` command."""
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
@@ -109,10 +125,16 @@ def main(argv: list[str] | None = None) -> None:
     imp.add_argument("file", help="the file (.csv, or .jsonl with one order per line)")
     imp.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
     imp.add_argument("--api", help="the API's address (default: this machine's dev stack)")
+    prt = sub.add_parser("print", help="an order's confirmation, invoice or packing slip")
+    prt.add_argument("order_id")
+    prt.add_argument("kind", choices=["confirmation", "invoice", "packing-slip"])
+    prt.add_argument("--format", choices=["pdf", "html"], default="pdf")
+    prt.add_argument("--out", help="the file to write (default: ORDER-KIND.FORMAT)")
+    prt.add_argument("--api", help="the API's address (default: this machine's dev stack)")
     args = parser.parse_args(argv)
     settings = get_settings()
-    if args.command == "import":
-        cmd_import(settings, args)
+    if args.command in ("import", "print"):
+        (cmd_import if args.command == "import" else cmd_print)(settings, args)
         return
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
