@@ -11,6 +11,13 @@ from models.order import Address, Channel, Customer, LineInput, PaymentInput, Pa
 from workflows.contract import Contact
 
 
+def customer_payment(payment: PaymentInput) -> PaymentInput:
+    """A payment a customer may choose: not the credit only an approved return gives."""
+    if payment.method == PaymentMethod.EXCHANGE_CREDIT:
+        raise ValueError("exchange credit is only given by an approved return")
+    return payment
+
+
 class OrderCreate(BaseModel):
     """A new order. Prices and totals a client sends are ignored: the server prices the order."""
 
@@ -31,9 +38,7 @@ class OrderCreate(BaseModel):
     @field_validator("payment")
     @classmethod
     def _no_system_methods(cls, payment: PaymentInput) -> PaymentInput:
-        if payment.method == PaymentMethod.EXCHANGE_CREDIT:
-            raise ValueError("exchange credit is only given by an approved return")
-        return payment
+        return customer_payment(payment)
 
 
 class OrderModify(BaseModel):
@@ -171,3 +176,17 @@ class FeedbackBody(BaseModel):
 
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+
+
+class ReorderBody(BaseModel):
+    """Order the same lines again: a payment for the new order, and optionally a new address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payment: PaymentInput
+    ship_to: Address | None = None
+
+    @field_validator("payment")
+    @classmethod
+    def _no_system_methods(cls, payment: PaymentInput) -> PaymentInput:
+        return customer_payment(payment)

@@ -22,6 +22,7 @@ from models.tables import (
     OrderEvent,
     OrderIntake,
     OrderLineRow,
+    OrderLink,
     OutboxMessage,
     Payment,
     Product,
@@ -498,3 +499,52 @@ async def merge_partners(
         .limit(19)
     )
     return list(rows.scalars())
+
+
+# Each kind of link and the name it has seen from the other order.
+LINK_INVERSE = {"reorder_of": "reordered_as", "reordered_as": "reorder_of"}
+# Statuses of orders still under way, for "the customer's other open orders".
+OPEN_STATUSES = (
+    "PLACED",
+    "PENDING_REVIEW",
+    "AWAITING_PAYMENT",
+    "BACKORDERED",
+    "CONFIRMED",
+    "PICKING",
+    "PACKED",
+    "PARTIALLY_SHIPPED",
+    "SHIPPED",
+    "DELIVERED",
+    "RETURN_REQUESTED",
+)
+
+
+async def link_orders(session: AsyncSession, order_id: str, kind: str, other_id: str) -> None:
+    """Link two orders both ways (e.g. a reorder and the order it repeats)."""
+    rows = [
+        {"order_id": order_id, "kind": kind, "other_id": other_id},
+        {"order_id": other_id, "kind": LINK_INVERSE[kind], "other_id": order_id},
+    ]
+    await session.execute(insert(OrderLink).values(rows).on_conflict_do_nothing())
+
+
+async def links_of(session: AsyncSession, order_id: str, customer_id: str) -> list[dict[str, str]]:
+    """Links kept in the read model, and the customer's other orders still under way."""
+    kept = await session.execute(
+        select(OrderLink.kind, OrderLink.other_id)
+        .where(OrderLink.order_id == order_id)
+        .order_by(OrderLink.created_at)
+    )
+    others = await session.execute(
+        select(Order.order_id)
+        .where(
+            Order.customer_id == customer_id,
+            Order.order_id != order_id,
+            Order.status.in_(OPEN_STATUSES),
+        )
+        .order_by(Order.created_at.desc())
+        .limit(20)
+    )
+    return [{"type": k, "id": o} for k, o in kept] + [
+        {"type": "same_customer_open", "id": o} for o in others.scalars()
+    ]

@@ -323,3 +323,13 @@ class OrderFeedback(Base):
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _now()
+
+
+class OrderLink(Base):
+    """A link between two orders kept outside either workflow, so closed orders show it too."""
+
+    __tablename__ = "order_links"
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    other_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = _now()

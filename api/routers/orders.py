@@ -21,12 +21,13 @@ from api.schemas import (
     OrderModify,
     PaymentBody,
     PaymentMethodBody,
+    ReorderBody,
     ReturnBody,
     ReviewBody,
     SplitBody,
 )
 from models import orders_repo
-from models.order import Channel, OrderView
+from models.order import Channel, LineInput, OrderView
 from models.status import CLOSED, OrderStatus
 from models.tables import Warehouse
 from workflows import contract as c
@@ -38,7 +39,16 @@ OrderIdPath = Annotated[str, "order number"]
 
 
 async def current_view(session: AsyncSession, client: Client, order_id: str) -> OrderView:
-    """From the workflow while it runs, from PostgreSQL once it has ended."""
+    """From the workflow while it runs, from PostgreSQL once it has ended; with the links kept
+    in the read model (reorders) and the customer's other open orders."""
+    view = await _live_or_stored(session, client, order_id)
+    for link in await orders_repo.links_of(session, order_id, view.customer.id):
+        if link not in view.related:
+            view.related.append(link)
+    return view
+
+
+async def _live_or_stored(session: AsyncSession, client: Client, order_id: str) -> OrderView:
     stored = await orders_repo.load_view(session, order_id)
     if stored is not None and stored.status in CLOSED:
         return stored
@@ -78,6 +88,38 @@ async def post_order(
     response.headers["Idempotent-Replayed"] = "true"
     async with sessions() as session:
         return await current_view(session, client, view.order_id)
+
+
+@router.post("/orders/{order_id}/reorder", status_code=201, response_model=OrderView)
+async def reorder(
+    order_id: str,
+    body: ReorderBody,
+    response: Response,
+    sessions: SessionsDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> OrderView:
+    """Place the same lines again for the same customer (priced anew), linked both ways."""
+    async with sessions() as session:
+        old = await current_view(session, client, order_id)
+    new_body = OrderCreate(
+        customer=old.customer,
+        channel=old.channel,
+        lines=[LineInput(sku=ln.sku, quantity=ln.quantity) for ln in old.lines],
+        ship_to=body.ship_to or old.ship_to,
+        bill_to=old.bill_to,
+        payment=body.payment,
+        notes=f"reorder of {order_id}",
+    )
+    view, created = await create_order(sessions, client, settings, new_body, idempotency_key, actor)
+    async with sessions.begin() as session:
+        await orders_repo.link_orders(session, view.order_id, "reorder_of", order_id)
+    if not created:
+        response.status_code = 200
+    view.related.append({"type": "reorder_of", "id": order_id})
+    return view
 
 
 @router.get("/orders/{order_id}", response_model=OrderView)
