@@ -61,7 +61,12 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
         await session.execute(
             insert(OrderLineRow).values(
                 [
-                    {"order_id": view.order_id, "sku": ln.sku, "quantity": ln.quantity}
+                    {
+                        "order_id": view.order_id,
+                        "sku": ln.sku,
+                        "quantity": ln.quantity,
+                        "created_at": view.created_at,
+                    }
                     for ln in view.lines
                 ]
             )
@@ -224,7 +229,13 @@ async def search_orders(
         stmt = stmt.where(Order.total >= f.total_min)
     if f.total_max is not None:
         stmt = stmt.where(Order.total <= f.total_max)
-    if f.sku:
+    by_time = f.sort in ("newest", "oldest")
+    if f.sku and by_time:
+        # Walk the SKU's index in time order and stop at the page: no sort of all its orders.
+        stmt = stmt.join(
+            OrderLineRow, (OrderLineRow.order_id == Order.order_id) & (OrderLineRow.sku == f.sku)
+        )
+    elif f.sku:
         stmt = stmt.where(
             Order.order_id.in_(select(OrderLineRow.order_id).where(OrderLineRow.sku == f.sku))
         )
@@ -240,20 +251,23 @@ async def search_orders(
             | Order.channel_order_id.ilike(like)
             | Order.order_id.in_(_product_orders(f.q))
         )
-    key_col = Order.created_at if f.sort in ("newest", "oldest") else Order.total
+    key_col: Any = Order.created_at if by_time else Order.total
+    id_col: Any = Order.order_id
+    if f.sku and by_time:
+        key_col, id_col = OrderLineRow.created_at, OrderLineRow.order_id
     descending = f.sort in ("newest", "total_desc")
     if cursor:
         key, oid = decode_cursor(cursor, f.sort)
-        after = tuple_(key_col, Order.order_id)
+        after = tuple_(key_col, id_col)
         stmt = stmt.where(after < tuple_(key, oid) if descending else after > tuple_(key, oid))
-    order = (key_col.desc(), Order.order_id.desc()) if descending else (key_col, Order.order_id)
+    order = (key_col.desc(), id_col.desc()) if descending else (key_col, id_col)
     stmt = stmt.order_by(*order).limit(limit + 1)
     rows = list((await session.execute(stmt)).scalars())
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        key_value = last.created_at if key_col is Order.created_at else last.total
+        key_value = last.created_at if by_time else last.total
         next_cursor = encode_cursor(f.sort, key_value, last.order_id)
     return [summary(r) for r in page], next_cursor
 
