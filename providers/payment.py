@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-_M = TypeVar("_M", bound=BaseModel)
+from providers.json_http import JsonHttpClient, error_of
 
 
 class PaymentError(Exception):
@@ -69,33 +67,17 @@ class Refund(BaseModel):
     status: str
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str]:
-    """The gateway's (code, message), tolerating bodies that are not its error format."""
-    try:
-        payload = response.json()
-    except ValueError:
-        return f"http_{response.status_code}", response.text[:200]
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict):
-            return str(error.get("code", f"http_{response.status_code}")), str(
-                error.get("message", "")
-            )
-        if "detail" in payload:
-            return f"http_{response.status_code}", str(payload["detail"])[:200]
-    return f"http_{response.status_code}", str(payload)[:200]
-
-
-class HttpPaymentGateway:
+class HttpPaymentGateway(JsonHttpClient):
     """Talks to the payment gateway over HTTP; every mutating call carries an Idempotency-Key."""
 
-    def __init__(
-        self, base_url: str, client: httpx.AsyncClient | None = None, timeout: float = 5.0
-    ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(timeout=timeout)
-        self._timeout = timeout
+    party = "the gateway"
+    unavailable = GatewayUnavailable
+    rejected = PaymentRejected
+
+    def _refusal(self, response: httpx.Response) -> Exception | None:
+        if response.status_code == 402:
+            return PaymentDeclined(*error_of(response))
+        return None
 
     async def authorize(
         self, *, idempotency_key: str, order_id: str, amount: Decimal, currency: str, token: str
@@ -116,7 +98,7 @@ class HttpPaymentGateway:
         )
 
     async def void(self, *, idempotency_key: str, authorization_id: str) -> Authorization:
-        """Release an authorization of which nothing was captured."""
+        """Release what an authorization still holds (all of it, or the rest after captures)."""
         path = f"/v1/authorizations/{authorization_id}/void"
         return await self._call("POST", path, Authorization, body={}, key=idempotency_key)
 
@@ -132,53 +114,3 @@ class HttpPaymentGateway:
     async def get_authorization(self, authorization_id: str) -> Authorization:
         """The current state of an authorization."""
         return await self._call("GET", f"/v1/authorizations/{authorization_id}", Authorization)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this object created it."""
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def __aenter__(self) -> HttpPaymentGateway:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        model: type[_M],
-        *,
-        body: dict[str, Any] | None = None,
-        key: str | None = None,
-    ) -> _M:
-        headers = {"Idempotency-Key": key} if key is not None else {}
-        try:
-            response = await self._client.request(
-                method, self._base_url + path, json=body, headers=headers, timeout=self._timeout
-            )
-        except httpx.TimeoutException as exc:
-            raise GatewayUnavailable(f"timeout calling {method} {path}") from exc
-        except httpx.TransportError as exc:
-            raise GatewayUnavailable(f"cannot reach the gateway: {exc!r}") from exc
-        status = response.status_code
-        # 429 means "later", so it is retried like an outage.
-        if status >= 500 or status == 429:
-            code, message = _error_of(response)
-            raise GatewayUnavailable(f"gateway answered {status}: {code} {message}".strip())
-        if status == 402:
-            raise PaymentDeclined(*_error_of(response))
-        if status >= 400:
-            code, message = _error_of(response)
-            raise PaymentRejected(code, message, status_code=status)
-        try:
-            return model.model_validate(response.json())
-        except (ValueError, ValidationError) as exc:
-            # A garbled success is retried: the idempotency key makes the retry harmless.
-            raise GatewayUnavailable(f"unreadable gateway answer to {method} {path}") from exc

@@ -193,6 +193,14 @@ async def customer_orders(
     return await _page(session, orders_repo.OrderFilter(customer_id=customer_id), limit, cursor)
 
 
+async def _update(
+    session: AsyncSession, client: Client, order_id: str, name: str, req: object
+) -> OrderView:
+    """Run a validated update on an order the system knows; 404 for any other."""
+    await _ensure_known(session, order_id)
+    return await order_calls.run_update(client, order_id, name, req)
+
+
 async def _ensure_known(session: AsyncSession, order_id: str) -> None:
     if not await orders_repo.order_known(session, order_id):
         raise ApiError(404, "order_not_found", f"no order {order_id}")
@@ -205,9 +213,8 @@ async def patch_order(
     """Change address, contact or lines: 200 with the new view, or 409 with the rule."""
     if body.ship_to is None and body.contact is None and body.lines is None:
         raise ApiError(422, "nothing_to_change", "give ship_to, contact or lines")
-    await _ensure_known(session, order_id)
     req = c.ModifyRequest(ship_to=body.ship_to, contact=body.contact, lines=body.lines, actor=actor)
-    return await order_calls.run_update(client, order_id, c.UPDATE_MODIFY, req)
+    return await _update(session, client, order_id, c.UPDATE_MODIFY, req)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderView)
@@ -215,9 +222,8 @@ async def cancel_order(
     order_id: str, body: OrderCancel, session: SessionDep, client: TemporalDep, actor: ActorDep
 ) -> OrderView:
     """Cancel with compensation: 200, or 409 with the reason it is refused."""
-    await _ensure_known(session, order_id)
     req = c.CancelRequest(reason=body.reason, actor=actor)
-    return await order_calls.run_update(client, order_id, c.UPDATE_CANCEL, req)
+    return await _update(session, client, order_id, c.UPDATE_CANCEL, req)
 
 
 @router.post("/orders/{order_id}/review", response_model=OrderView)
@@ -225,9 +231,8 @@ async def review_order(
     order_id: str, body: ReviewBody, session: SessionDep, client: TemporalDep, actor: ActorDep
 ) -> OrderView:
     """Staff approve or reject an order held for review."""
-    await _ensure_known(session, order_id)
     req = c.ReviewDecision(decision=body.decision, note=body.note, actor=actor)
-    return await order_calls.run_update(client, order_id, c.UPDATE_REVIEW, req)
+    return await _update(session, client, order_id, c.UPDATE_REVIEW, req)
 
 
 @router.post("/orders/{order_id}/split", response_model=OrderView)
@@ -252,9 +257,8 @@ async def post_payment(
     order_id: str, body: PaymentBody, session: SessionDep, client: TemporalDep, actor: ActorDep
 ) -> OrderView:
     """Record money received for a pay-later order (bank transfer, invoice)."""
-    await _ensure_known(session, order_id)
     req = c.PaymentReceived(amount=body.amount, reference=body.reference, actor=actor)
-    return await order_calls.run_update(client, order_id, c.UPDATE_PAYMENT, req)
+    return await _update(session, client, order_id, c.UPDATE_PAYMENT, req)
 
 
 @router.put("/orders/{order_id}/payment-method", response_model=OrderView)
@@ -266,9 +270,8 @@ async def put_payment_method(
     actor: ActorDep,
 ) -> OrderView:
     """Send a new card or wallet after a decline."""
-    await _ensure_known(session, order_id)
     req = c.PaymentMethodChange(method=body.method, token=body.token, actor=actor)
-    return await order_calls.run_update(client, order_id, c.UPDATE_PAYMENT_METHOD, req)
+    return await _update(session, client, order_id, c.UPDATE_PAYMENT_METHOD, req)
 
 
 @router.post("/orders/{order_id}/exception-actions", response_model=OrderView)
@@ -280,9 +283,8 @@ async def post_exception_action(
     actor: ActorDep,
 ) -> OrderView:
     """Reship, refund, or contact the customer about a carrier exception."""
-    await _ensure_known(session, order_id)
     req = c.ExceptionAction(action=body.action, note=body.note, actor=actor)
-    return await order_calls.run_update(client, order_id, c.UPDATE_EXCEPTION_ACTION, req)
+    return await _update(session, client, order_id, c.UPDATE_EXCEPTION_ACTION, req)
 
 
 @router.post("/orders/{order_id}/returns", response_model=OrderView)
