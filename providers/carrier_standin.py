@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from providers.sqlite_state import SqliteState
 from providers.webhooks import sign
 
 log = logging.getLogger(__name__)
@@ -187,36 +188,10 @@ class OutageMiddleware:
         await self.app(scope, receive, send)
 
 
-class ShipmentStore:
+class ShipmentStore(SqliteState):
     """Shipments and their webhook outbox in SQLite; methods never await, so each is atomic."""
 
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-
-    def open(self) -> None:
-        """Open the database now, so a bad state path fails at startup."""
-        _ = self.conn
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """The open connection, opened on first use."""
-        if self._conn is None:
-            if self._path is not None:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-            target = str(self._path) if self._path is not None else ":memory:"
-            # The server may run the app on another thread than the one that built it.
-            conn = sqlite3.connect(target, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
-
-    def close(self) -> None:
-        """Close the connection; an in-memory store is gone afterwards."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    schema = _SCHEMA
 
     def reset(self) -> None:
         """Forget every shipment and pending delivery."""

@@ -21,6 +21,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from providers.sqlite_state import SqliteState
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS authorizations (
     id TEXT PRIMARY KEY,
@@ -127,36 +129,10 @@ def _pad(value: Decimal, like: Decimal) -> Decimal:
     return value
 
 
-class Ledger:
+class Ledger(SqliteState):
     """The gateway's state in SQLite; every method runs without awaiting, so it is atomic."""
 
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-
-    def open(self) -> None:
-        """Open the database now, so a bad state path fails at startup."""
-        _ = self.conn
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """The open connection, opened on first use."""
-        if self._conn is None:
-            if self._path is not None:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-            target = str(self._path) if self._path is not None else ":memory:"
-            # The server may run the app on another thread than the one that built it.
-            conn = sqlite3.connect(target, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
-
-    def close(self) -> None:
-        """Close the connection; an in-memory ledger is gone afterwards."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    schema = _SCHEMA
 
     def reset(self) -> None:
         """Forget every authorization, operation and idempotency key."""

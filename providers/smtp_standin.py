@@ -27,6 +27,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from providers.sqlite_state import open_sqlite
+
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "421 4.3.0 service not available, try again later"
@@ -123,13 +125,7 @@ class MessageStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            if self._path is not None:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-            target = str(self._path) if self._path is not None else ":memory:"
-            conn = sqlite3.connect(target, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.executescript(_SCHEMA)
-            self._conn = conn
+            self._conn = open_sqlite(self._path, _SCHEMA)
         return self._conn
 
     def close(self) -> None:
