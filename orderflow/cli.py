@@ -113,6 +113,34 @@ def cmd_print(settings: Settings, args: argparse.Namespace) -> None:
     print(f"{args.kind} of {args.order_id} written to {out}")
 
 
+def cmd_staff(settings: Settings, args: argparse.Namespace) -> None:
+    from orderflow.staff_cli import StaffClient
+
+    staff = StaffClient(args.api or f"http://{settings.api_host}:{settings.api_port}")
+    if args.command == "stock":
+        staff.stock(args.sku)
+    elif args.action == "list":
+        staff.orders_list(
+            {
+                "customer_id": args.customer_id,
+                "status": args.status,
+                "sku": args.sku,
+                "channel": args.channel,
+                "q": args.q,
+                "cursor": args.cursor,
+                "limit": args.limit,
+            }
+        )
+    elif args.action == "show":
+        staff.orders_show(args.order_id)
+    elif args.action == "cancel":
+        staff.orders_cancel(args.order_id, args.reason)
+    elif args.action == "approve":
+        staff.orders_approve(args.order_id, "reject" if args.reject else "approve", args.note)
+    else:
+        staff.orders_modify(args.order_id, args.changes)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `orderflow` command."""
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
@@ -131,10 +159,36 @@ def main(argv: list[str] | None = None) -> None:
     prt.add_argument("--format", choices=["pdf", "html"], default="pdf")
     prt.add_argument("--out", help="the file to write (default: ORDER-KIND.FORMAT)")
     prt.add_argument("--api", help="the API's address (default: this machine's dev stack)")
+    orders = sub.add_parser("orders", help="list, show, cancel, modify or approve orders")
+    osub = orders.add_subparsers(dest="action", required=True, metavar="ACTION")
+    lst = osub.add_parser("list", help="search orders (newest first)")
+    for flag in ("customer-id", "status", "sku", "channel", "q", "cursor"):
+        lst.add_argument(f"--{flag}")
+    lst.add_argument("--limit", type=int, default=20)
+    osub.add_parser("show", help="one order with its lines, parcels and history").add_argument(
+        "order_id"
+    )
+    cancel = osub.add_parser("cancel", help="cancel an order (the order's rules apply)")
+    cancel.add_argument("order_id")
+    cancel.add_argument("--reason", default="")
+    approve = osub.add_parser("approve", help="approve (or --reject) an order held for review")
+    approve.add_argument("order_id")
+    approve.add_argument("--reject", action="store_true")
+    approve.add_argument("--note", default="")
+    modify = osub.add_parser("modify", help="edit an order: a JSON object like PATCH /orders")
+    modify.add_argument("order_id")
+    modify.add_argument("changes", help='e.g. \'{"contact": {"phone": "+86 1"}}\'')
+    stock = sub.add_parser("stock", help="on-hand, reserved and available units of a SKU")
+    stock.add_argument("sku")
+    for p in (*osub.choices.values(), stock):
+        p.add_argument("--api", help="the API's address (default: this machine's dev stack)")
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command in ("import", "print"):
         (cmd_import if args.command == "import" else cmd_print)(settings, args)
+        return
+    if args.command in ("orders", "stock"):
+        cmd_staff(settings, args)
         return
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
