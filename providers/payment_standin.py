@@ -385,22 +385,28 @@ def create_app(state_path: Path | None = None) -> FastAPI:
             status_code=422,
         )
 
+    def _once(
+        request: Request,
+        key: str | None,
+        payload: dict[str, Any],
+        action: Callable[[str], Outcome],
+    ) -> JSONResponse:
+        """Every mutating call needs a key; the same key replays the first outcome."""
+        if not key:
+            return _missing_key()
+        return _respond(ledger.idempotent(request.url.path, key, payload, lambda: action(key)))
+
     @app.post("/v1/authorizations")
     async def authorize(
         body: AuthorizeBody,
         request: Request,
         idempotency_key: str | None = Header(default=None),
     ) -> JSONResponse:
-        if not idempotency_key:
-            return _missing_key()
-        payload = body.model_dump(mode="json")
-        return _respond(
-            ledger.idempotent(
-                request.url.path,
-                idempotency_key,
-                payload,
-                lambda: ledger.authorize(idempotency_key, body),
-            )
+        return _once(
+            request,
+            idempotency_key,
+            body.model_dump(mode="json"),
+            lambda key: ledger.authorize(key, body),
         )
 
     @app.post("/v1/authorizations/{authorization_id}/capture")
@@ -410,15 +416,11 @@ def create_app(state_path: Path | None = None) -> FastAPI:
         request: Request,
         idempotency_key: str | None = Header(default=None),
     ) -> JSONResponse:
-        if not idempotency_key:
-            return _missing_key()
-        return _respond(
-            ledger.idempotent(
-                request.url.path,
-                idempotency_key,
-                body.model_dump(mode="json"),
-                lambda: ledger.capture(idempotency_key, authorization_id, body.amount),
-            )
+        return _once(
+            request,
+            idempotency_key,
+            body.model_dump(mode="json"),
+            lambda key: ledger.capture(key, authorization_id, body.amount),
         )
 
     @app.post("/v1/authorizations/{authorization_id}/void")
@@ -427,16 +429,7 @@ def create_app(state_path: Path | None = None) -> FastAPI:
         request: Request,
         idempotency_key: str | None = Header(default=None),
     ) -> JSONResponse:
-        if not idempotency_key:
-            return _missing_key()
-        return _respond(
-            ledger.idempotent(
-                request.url.path,
-                idempotency_key,
-                {},
-                lambda: ledger.void(idempotency_key, authorization_id),
-            )
-        )
+        return _once(request, idempotency_key, {}, lambda key: ledger.void(key, authorization_id))
 
     @app.post("/v1/authorizations/{authorization_id}/refunds")
     async def refund(
@@ -445,15 +438,11 @@ def create_app(state_path: Path | None = None) -> FastAPI:
         request: Request,
         idempotency_key: str | None = Header(default=None),
     ) -> JSONResponse:
-        if not idempotency_key:
-            return _missing_key()
-        return _respond(
-            ledger.idempotent(
-                request.url.path,
-                idempotency_key,
-                body.model_dump(mode="json"),
-                lambda: ledger.refund(idempotency_key, authorization_id, body.amount),
-            )
+        return _once(
+            request,
+            idempotency_key,
+            body.model_dump(mode="json"),
+            lambda key: ledger.refund(key, authorization_id, body.amount),
         )
 
     @app.get("/v1/authorizations/{authorization_id}")

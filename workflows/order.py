@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ShipInput,
     )
     from activities.logistics import CARRIER_REFUSED
-    from activities.payment import DECLINED, AuthorizeInput, PaymentActivities, RefundInput
+    from activities.payment import DECLINED, AuthorizeInput, PaymentActivities
     from activities.records import MergeQuery, RecordActivities, SaveViewInput
     from activities.risk import RiskActivities, RiskInput
     from models.money import round_money
@@ -1510,16 +1510,12 @@ class OrderWorkflow:
         else:
             payment = next((p for p in v.payments if p.captured > 0), None)
             if payment is not None and rec.captured > 0:
-                await workflow.execute_activity_method(
-                    PaymentActivities.refund,
-                    RefundInput(
-                        order_id=v.order_id,
-                        idempotency_key=f"{v.order_id}:refund:{no}",
-                        authorization_id=payment.authorization_id,
-                        amount=rec.captured,
-                    ),
-                    start_to_close_timeout=REMOTE,
-                    retry_policy=self._remote_retry(),
+                await steps.refund(
+                    v.order_id,
+                    f"{v.order_id}:refund:{no}",
+                    payment.authorization_id,
+                    rec.captured,
+                    self._inp.policy,
                 )
                 refunded = sum(
                     (s.captured for s in v.shipments if s.status == "refunded"), rec.captured
@@ -1640,16 +1636,12 @@ class OrderWorkflow:
         refunded = Decimal("0.00")
         for p in v.payments:
             if p.status == "captured" and p.captured > 0:
-                await workflow.execute_activity_method(
-                    PaymentActivities.refund,
-                    RefundInput(
-                        order_id=v.order_id,
-                        idempotency_key=f"{v.order_id}:refund:{p.authorization_id}",
-                        authorization_id=p.authorization_id,
-                        amount=p.captured,
-                    ),
-                    start_to_close_timeout=REMOTE,
-                    retry_policy=self._remote_retry(),
+                await steps.refund(
+                    v.order_id,
+                    f"{v.order_id}:refund:{p.authorization_id}",
+                    p.authorization_id,
+                    p.captured,
+                    self._inp.policy,
                 )
                 p.status = "refunded"
                 refunded += p.captured

@@ -10,16 +10,12 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities, PriceInput, ReturnStockInput
-    from activities.logistics import BookInput, LogisticsActivities
-    from activities.payment import PaymentActivities, RefundInput
     from activities.records import RecordActivities
     from models.order import PaymentInput, PaymentMethod, ShipmentRecord
     from models.order_number import make_order_number
     from models.returns import ReturnEvent, ReturnView
     from workflows import contract as c
-
-LOCAL = timedelta(seconds=30)
-REMOTE = timedelta(seconds=30)
+    from workflows import steps
 
 
 def _refusal(rule: str, message: str) -> ApplicationError:
@@ -141,7 +137,7 @@ class ReturnWorkflow:
                     warehouse_id=inp.warehouse,
                     lines={ln.sku: ln.quantity for ln in inp.lines},
                 ),
-                start_to_close_timeout=LOCAL,
+                start_to_close_timeout=steps.LOCAL,
             )
             self._note("restocked", "warehouse", inp.warehouse)
         else:
@@ -158,16 +154,12 @@ class ReturnWorkflow:
         if inp.authorization_id is None:
             await self._set("REFUND_DUE", "system", "paid outside the gateway: refund by hand")
             return c.ReturnResult(return_id=inp.return_id, status="refund_due")
-        await workflow.execute_activity_method(
-            PaymentActivities.refund,
-            RefundInput(
-                order_id=inp.order_id,
-                idempotency_key=f"{inp.return_id}:refund",
-                authorization_id=inp.authorization_id,
-                amount=inp.refund_amount,
-            ),
-            start_to_close_timeout=REMOTE,
-            retry_policy=c.remote_retry(inp.policy),
+        await steps.refund(
+            inp.order_id,
+            f"{inp.return_id}:refund",
+            inp.authorization_id,
+            inp.refund_amount,
+            inp.policy,
         )
         self.view_.refunded = inp.refund_amount
         await self._set("REFUNDED", "gateway", f"{inp.refund_amount} {inp.currency}")
@@ -178,16 +170,12 @@ class ReturnWorkflow:
 
     async def _book_pickup(self) -> None:
         inp = self._inp
-        booking = await workflow.execute_activity_method(
-            LogisticsActivities.book,
-            BookInput(
-                order_id=inp.return_id,
-                idempotency_key=f"{inp.return_id}:pickup",
-                ship_to=inp.ship_to,
-                items=[{"sku": ln.sku, "quantity": ln.quantity} for ln in inp.lines],
-            ),
-            start_to_close_timeout=REMOTE,
-            retry_policy=c.remote_retry(inp.policy),
+        booking = await steps.book(
+            inp.return_id,
+            f"{inp.return_id}:pickup",
+            inp.ship_to,
+            {ln.sku: ln.quantity for ln in inp.lines},
+            inp.policy,
         )
         self.view_.shipment = ShipmentRecord(
             shipment_id=booking.shipment_id,
@@ -217,7 +205,7 @@ class ReturnWorkflow:
         priced = await workflow.execute_local_activity_method(
             InventoryActivities.price,
             PriceInput(lines=inp.exchange_lines, country=inp.ship_to.country),
-            start_to_close_timeout=LOCAL,
+            start_to_close_timeout=steps.LOCAL,
         )
         order_id = make_order_number(workflow.now(), workflow.uuid4().int)
         await workflow.start_child_workflow(
@@ -272,5 +260,5 @@ class ReturnWorkflow:
 
     async def _save(self) -> None:
         await workflow.execute_local_activity_method(
-            RecordActivities.save_return, self.view(), start_to_close_timeout=LOCAL
+            RecordActivities.save_return, self.view(), start_to_close_timeout=steps.LOCAL
         )

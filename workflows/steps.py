@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
         CancelShipmentInput,
         LogisticsActivities,
     )
-    from activities.payment import CaptureInput, PaymentActivities, VoidInput
+    from activities.payment import CaptureInput, PaymentActivities, RefundInput, VoidInput
     from models.order import Address
     from models.status import EditRefused
     from workflows import contract as c
@@ -92,6 +92,23 @@ async def capture(
     await workflow.execute_activity_method(
         PaymentActivities.capture,
         CaptureInput(
+            order_id=order_id,
+            idempotency_key=key,
+            authorization_id=authorization_id,
+            amount=amount,
+        ),
+        start_to_close_timeout=REMOTE,
+        retry_policy=c.remote_retry(policy),
+    )
+
+
+async def refund(
+    order_id: str, key: str, authorization_id: str, amount: Decimal, policy: c.OrderPolicy
+) -> None:
+    """Give back `amount` of what an authorization captured."""
+    await workflow.execute_activity_method(
+        PaymentActivities.refund,
+        RefundInput(
             order_id=order_id,
             idempotency_key=key,
             authorization_id=authorization_id,
