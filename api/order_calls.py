@@ -52,6 +52,7 @@ async def start_order(client: Client, task_queue: str, inp: c.OrderInput) -> Non
                     SearchAttributePair(c.SA_CHANNEL, inp.channel.value),
                     SearchAttributePair(c.SA_SKUS, [ln.sku for ln in inp.priced.lines]),
                     SearchAttributePair(c.SA_TOTAL, float(totals.total)),
+                    *c.customer_search_attributes(inp.customer),
                 ]
             ),
             static_summary=(

@@ -27,6 +27,9 @@ Channel:Keyword
 Skus:KeywordList
 OrderTotal:Double
 ParentOrder:Keyword
+CustomerName:Keyword
+CustomerEmail:Keyword
+CustomerPhone:Keyword
 "
 
 log() {

@@ -16,7 +16,8 @@ from workflows.contract import SEARCH_ATTRIBUTES
 
 DATABASE = "orderflow"
 
-_SA_TYPES = {
+# The CLI's names of the search attribute types, for registering ours.
+SA_TYPE_NAMES = {
     "KEYWORD": "Keyword",
     "KEYWORD_LIST": "KeywordList",
     "DOUBLE": "Double",
@@ -63,7 +64,7 @@ def search_attribute_args() -> list[str]:
     """`--search-attribute Name=Type` for each attribute the order workflow uses."""
     args = []
     for key in SEARCH_ATTRIBUTES:
-        args += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
+        args += ["--search-attribute", f"{key.name}={SA_TYPE_NAMES[key.indexed_value_type.name]}"]
     return args
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
 
 from models.order import (
     Address,
@@ -77,6 +77,7 @@ QUERY_CONSOLIDATION_VIEW = "consolidation_view"
 # branch they took (see the README, "Changing workflow code").
 PATCH_LIFECYCLE_V2 = "lifecycle-v2-review-backorder-paylater-notifications"
 PATCH_SPLIT_SHIPMENTS = "split-shipments-v3"
+PATCH_CONTACT_SEARCH = "contact-search-attributes"
 
 SA_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SA_CUSTOMER = SearchAttributeKey.for_keyword("CustomerId")
@@ -85,7 +86,33 @@ SA_SKUS = SearchAttributeKey.for_keyword_list("Skus")
 SA_TOTAL = SearchAttributeKey.for_float("OrderTotal")
 # On a parcel's workflow (and a consolidation's): the order it belongs to.
 SA_PARENT = SearchAttributeKey.for_keyword("ParentOrder")
-SEARCH_ATTRIBUTES = (SA_STATUS, SA_CUSTOMER, SA_CHANNEL, SA_SKUS, SA_TOTAL, SA_PARENT)
+# Who the order is for, as staff look customers up; a contact edit keeps email and phone current.
+SA_CUSTOMER_NAME = SearchAttributeKey.for_keyword("CustomerName")
+SA_CUSTOMER_EMAIL = SearchAttributeKey.for_keyword("CustomerEmail")
+SA_CUSTOMER_PHONE = SearchAttributeKey.for_keyword("CustomerPhone")
+SEARCH_ATTRIBUTES = (
+    SA_STATUS,
+    SA_CUSTOMER,
+    SA_CHANNEL,
+    SA_SKUS,
+    SA_TOTAL,
+    SA_PARENT,
+    SA_CUSTOMER_NAME,
+    SA_CUSTOMER_EMAIL,
+    SA_CUSTOMER_PHONE,
+)
+
+
+def customer_search_attributes(customer: Customer) -> list[SearchAttributePair[str]]:
+    """The customer's name, email and phone as the Temporal UI searches them (no empty phone)."""
+    pairs = [
+        SearchAttributePair(SA_CUSTOMER_NAME, customer.name),
+        SearchAttributePair(SA_CUSTOMER_EMAIL, customer.email),
+    ]
+    if customer.phone:
+        pairs.append(SearchAttributePair(SA_CUSTOMER_PHONE, customer.phone))
+    return pairs
+
 
 # The error type an edit refusal carries; the API maps it to 409.
 EDIT_REFUSED = "EditRefused"

@@ -1269,6 +1269,16 @@ class OrderWorkflow:
                 v.customer.phone = req.contact.phone
             self._dirty_customer = True
             changes.append("contact")
+            if workflow.patched(c.PATCH_CONTACT_SEARCH):
+                phone = v.customer.phone
+                workflow.upsert_search_attributes(
+                    [
+                        c.SA_CUSTOMER_EMAIL.value_set(v.customer.email),
+                        c.SA_CUSTOMER_PHONE.value_set(phone)
+                        if phone
+                        else c.SA_CUSTOMER_PHONE.value_unset(),
+                    ]
+                )
         if req.lines is not None:
             changes.append("lines")
         self._note("modified", req.actor, ", ".join(changes) + " changed")

@@ -64,6 +64,43 @@ async def test_orders_are_searchable_in_temporal(make_stack) -> None:
     assert order["order_id"] in (await desc.static_summary() or "")
 
 
+async def test_customer_contact_is_searchable_in_temporal(make_stack) -> None:
+    stack = await make_stack(warehouse_release_seconds=3600)
+    customer = f"C-SAC-{uuid.uuid4().hex[:6]}"
+    email = f"{customer.lower()}@example.com"
+    body = order_body([("SKU-TEA-003", 1)], customer_id=customer)
+    body["customer"].update(name=f"Name {customer}", email=email, phone="+86 555 0101")
+    order = await place(stack.api, body)
+    oid = order["order_id"]
+    await wait_status(stack.api, oid, "CONFIRMED")
+
+    async def search(query: str) -> list[str]:
+        return [w.id async for w in stack.client.list_workflows(query)]
+
+    by_contact = (
+        f"CustomerName = 'Name {customer}' AND CustomerEmail = '{email}' "
+        "AND CustomerPhone = '+86 555 0101'"
+    )
+    assert await eventually(lambda: search(by_contact), lambda ids: len(ids) == 1) == [
+        f"order-{oid}"
+    ]
+
+    new_email = f"new-{email}"
+    r = await stack.api.patch(f"/orders/{oid}", json={"contact": {"email": new_email}})
+    assert r.status_code == 200, r.text
+    moved = f"CustomerEmail = '{new_email}' AND CustomerPhone = '+86 555 0101'"
+    assert await eventually(lambda: search(moved), lambda ids: len(ids) == 1) == [f"order-{oid}"]
+    assert await search(f"CustomerEmail = '{email}'") == []
+
+    r = await stack.api.patch(f"/orders/{oid}", json={"contact": {"phone": ""}})
+    assert r.status_code == 200, r.text
+    no_phone = f"CustomerEmail = '{new_email}' AND CustomerPhone IS NULL"
+    assert await eventually(lambda: search(no_phone), lambda ids: len(ids) == 1) == [f"order-{oid}"]
+    await stack.api.post(f"/orders/{oid}/cancel", json={})
+    await wait_status(stack.api, oid, "CANCELLED")
+    await stack.save_history(oid, "order_contact_searchable")
+
+
 async def test_healthz(make_stack) -> None:
     stack = await make_stack(start_worker=False)
     r = await stack.api.get("/healthz")

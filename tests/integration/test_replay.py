@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows import contract as c
 from workflows.consolidation import ConsolidationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
@@ -22,6 +25,24 @@ def test_there_are_histories_for_each_workflow_type() -> None:
     # Orders from before the lifecycle-v2 patch must keep replaying beside new ones.
     assert any(p.stem.endswith("_v2") for p in HISTORIES)
     assert any(p.stem.startswith("order_") and not p.stem.endswith("_v2") for p in HISTORIES)
+
+
+def _patches(path: Path) -> set[str]:
+    events = json.loads(path.read_text())["events"]
+    return {
+        json.loads(base64.b64decode(payload["data"]))["id"]
+        for e in events
+        if e.get("markerRecordedEventAttributes", {}).get("markerName") == "core_patch"
+        for payload in e["markerRecordedEventAttributes"]["details"]["patch-data"]["payloads"]
+    }
+
+
+def test_every_patch_replays_both_ways() -> None:
+    """Each workflow.patched() change has an order history that took it and one from before."""
+    orders = {p: _patches(p) for p in HISTORIES if p.stem.startswith("order_")}
+    for patch in (c.PATCH_LIFECYCLE_V2, c.PATCH_SPLIT_SHIPMENTS, c.PATCH_CONTACT_SEARCH):
+        assert any(patch in found for found in orders.values()), patch
+        assert any(patch not in found for found in orders.values()), patch
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

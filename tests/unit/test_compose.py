@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from orderflow.embedded import SA_TYPE_NAMES
 from orderflow.settings import Settings
+from workflows import contract
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -60,13 +62,9 @@ EXPECTED_DEPENDS_ON = {
     },
 }
 
+# What the setup script registers must be what the workflows set.
 SEARCH_ATTRIBUTES = {
-    "OrderStatus": "Keyword",
-    "CustomerId": "Keyword",
-    "Channel": "Keyword",
-    "Skus": "KeywordList",
-    "OrderTotal": "Double",
-    "ParentOrder": "Keyword",
+    key.name: SA_TYPE_NAMES[key.indexed_value_type.name] for key in contract.SEARCH_ATTRIBUTES
 }
 
 
