@@ -8,11 +8,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from orderflow.db import sqlalchemy_url
 from workflows.contract import SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 DATABASE = "orderflow"
 
@@ -99,7 +103,7 @@ def start_temporal(
 async def wait_for_temporal(
     address: str, proc: subprocess.Popen[bytes], within_seconds: float = 60
 ) -> None:
-    """Wait until the server answers, or fail early if its process died."""
+    """Wait until the server answers and knows our search attributes; fail early if it died."""
     from temporalio.client import Client
 
     loop = asyncio.get_running_loop()
@@ -110,11 +114,37 @@ async def wait_for_temporal(
         try:
             client = await Client.connect(address)
             await client.service_client.check_health()
-            return
+            break
         except Exception:
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(0.3)
+    await register_search_attributes(client)
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """Add the search attributes a server started from an older data file does not have yet.
+
+    `start-dev --search-attribute` only registers them when it creates the file.
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    known = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in known.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
