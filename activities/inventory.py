@@ -8,8 +8,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models import catalog_repo, inventory_repo, returns_repo
-from models.order import LineInput, PricedOrder
-from models.pricing import PricingError, price_order
+from models.order import DeliveryOption, LineInput, PricedOrder
+from models.pricing import DeliveryNotOffered, PricingError, price_order
+
+# The business error a pricing for a delivery option the country lacks fails with.
+DELIVERY_NOT_OFFERED = "DeliveryNotOffered"
 
 
 class ParcelRequest(BaseModel):
@@ -67,6 +70,7 @@ class PriceInput(BaseModel):
     lines: list[LineInput]
     country: str
     promotion_code: str = ""
+    delivery: DeliveryOption = DeliveryOption.STANDARD
 
 
 class InventoryActivities:
@@ -142,13 +146,16 @@ class InventoryActivities:
 
     @activity.defn(name="catalog.price")
     async def price(self, inp: PriceInput) -> PricedOrder:
-        """Price lines from the catalog; a line that cannot be priced is a business refusal."""
+        """Price lines from the catalog; a line that cannot be priced, or a delivery option the
+        country lacks, is a business refusal."""
         async with self.sessions() as session:
             catalog = await catalog_repo.load_catalog(session, [ln.sku for ln in inp.lines])
             rules = await catalog_repo.load_rules(session, inp.country, inp.promotion_code)
         try:
-            return price_order(inp.lines, catalog, rules)
+            return price_order(inp.lines, catalog, rules, inp.delivery)
         except PricingError as exc:
             raise ApplicationError(
                 str(exc), {"lines": exc.details}, type="PricingError", non_retryable=True
             ) from exc
+        except DeliveryNotOffered as exc:
+            raise ApplicationError(str(exc), type=DELIVERY_NOT_OFFERED, non_retryable=True) from exc

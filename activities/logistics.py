@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.order import Address
+from models.order import Address, DeliveryOption
 from providers.carrier import CarrierRejected, HttpCarrier
 
 CARRIER_REFUSED = "CarrierRefused"
@@ -17,6 +17,8 @@ class BookInput(BaseModel):
     idempotency_key: str
     ship_to: Address
     items: list[dict[str, int | str]]
+    # The service level the carrier ships at.
+    service: DeliveryOption = DeliveryOption.STANDARD
 
 
 class BookResult(BaseModel):
@@ -47,6 +49,7 @@ class LogisticsActivities:
                 ship_to=inp.ship_to.model_dump(),
                 items=inp.items,
                 webhook_url=self.webhook_url,
+                service=inp.service.value,
             )
         except CarrierRejected as exc:
             raise ApplicationError(exc.reason, type=CARRIER_REFUSED, non_retryable=True) from exc

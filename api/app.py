@@ -21,6 +21,8 @@ from api.routers import (
     inventory,
     merges,
     orders,
+    purchasing,
+    reports,
     returns,
     webhooks,
 )
@@ -77,7 +79,9 @@ def create_app(
         documents.router,
         returns.router,
         inventory.router,
+        purchasing.router,
         alerts.router,
+        reports.router,
         webhooks.router,
         health.router,
     ):

@@ -41,6 +41,8 @@ class Document:
     parties: list[Party]
     columns: list[str]
     sections: list[Section]
+    # The service the parcel travels at, e.g. "Express delivery".
+    delivery: str = ""
     totals: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -54,6 +56,7 @@ def build(view: OrderView, kind: str) -> Document:
     t = view.totals
     date = view.created_at.date().isoformat()
     ship = Party("Ship to", _address(view.ship_to))
+    delivery = f"{view.delivery.value.capitalize()} delivery"
     if kind == "packing-slip":
         parcels = [s for s in view.shipments if s.status not in ("cancelled", "failed")]
         names = {ln.sku: ln.name for ln in view.lines}
@@ -77,6 +80,7 @@ def build(view: OrderView, kind: str) -> Document:
             [ship],
             ["SKU", "Item", "Quantity"],
             sections,
+            delivery,
             notes=[f"Tracking: {s.tracking_number}" for s in parcels if s.tracking_number],
         )
     rows = [
@@ -86,7 +90,7 @@ def build(view: OrderView, kind: str) -> Document:
     totals = [
         ("Subtotal", f"{t.subtotal} {t.currency}"),
         ("Discount", f"-{t.discount} {t.currency}"),
-        ("Shipping", f"{t.shipping} {t.currency}"),
+        (f"Shipping ({view.delivery.value})", f"{t.shipping} {t.currency}"),
         ("Tax", f"{t.tax} {t.currency}"),
         ("Total", f"{t.total} {t.currency}"),
     ]
@@ -103,6 +107,7 @@ def build(view: OrderView, kind: str) -> Document:
             [bill, ship],
             ["SKU", "Item", "Qty", "Unit price", "Amount"],
             [Section("Items", rows)],
+            delivery,
             [*totals, ("Paid", f"{paid} {t.currency}")],
             [f"Payment: {view.payment_method.value}"],
         )
@@ -116,6 +121,7 @@ def build(view: OrderView, kind: str) -> Document:
         [customer, ship],
         ["SKU", "Item", "Qty", "Unit price", "Amount"],
         [Section("Items", rows)],
+        delivery,
         totals,
         [f"Status: {view.status.value}"],
     )
@@ -147,6 +153,8 @@ def to_pdf(doc: Document) -> bytes:
         new_x="LMARGIN",
         new_y="NEXT",
     )
+    if doc.delivery:
+        pdf.cell(0, 6, _latin1(doc.delivery), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     for party in doc.parties:
         pdf.set_font("Helvetica", "B", 10)

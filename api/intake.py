@@ -15,9 +15,9 @@ from api import order_calls
 from api.errors import ApiError
 from api.schemas import OrderCreate
 from models import catalog_repo, orders_repo
-from models.order import OrderView
+from models.order import DeliveryOption, OrderView
 from models.order_number import make_order_number
-from models.pricing import PricingError, price_order
+from models.pricing import DeliveryNotOffered, PricingError, price_order
 from models.status import OrderStatus
 from orderflow.settings import Settings
 from workflows.contract import OrderInput, OrderPolicy
@@ -25,7 +25,12 @@ from workflows.contract import OrderInput, OrderPolicy
 
 def request_hash(body: OrderCreate) -> str:
     """A fingerprint of what was asked, to tell a retry from a different request."""
-    raw = json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+    asked = body.model_dump(mode="json")
+    # Standard delivery hashes as requests did before the option existed, so a client's
+    # retry across that change is still recognised as the same request.
+    if asked["delivery"] == DeliveryOption.STANDARD:
+        del asked["delivery"]
+    raw = json.dumps(asked, sort_keys=True).encode()
     return hashlib.sha256(raw).hexdigest()
 
 
@@ -55,6 +60,7 @@ def initial_view(inp: OrderInput) -> OrderView:
         ship_to=inp.ship_to,
         bill_to=inp.bill_to,
         payment_method=inp.payment.method,
+        delivery=inp.delivery,
         lines=inp.priced.lines,
         totals=inp.priced.totals,
         promotion=inp.priced.promotion,
@@ -72,9 +78,16 @@ async def _price(session: AsyncSession, body: OrderCreate) -> OrderInput:
             422, "unknown_promotion", f"promotion code {body.promotion_code!r} is not valid"
         )
     try:
-        priced = price_order(body.lines, catalog, rules)
+        priced = price_order(body.lines, catalog, rules, body.delivery)
     except PricingError as exc:
         raise ApiError(422, "invalid_lines", str(exc), exc.details) from None
+    except DeliveryNotOffered as exc:
+        raise ApiError(
+            422,
+            "delivery_not_offered",
+            str(exc),
+            {"delivery": exc.delivery.value, "country": exc.country},
+        ) from None
     now = datetime.now(UTC)
     return OrderInput(
         order_id=make_order_number(now, secrets.randbits(16)),
@@ -86,6 +99,7 @@ async def _price(session: AsyncSession, body: OrderCreate) -> OrderInput:
         allow_partial_shipment=body.allow_partial_shipment,
         payment=body.payment,
         priced=priced,
+        delivery=body.delivery,
         promotion_code=body.promotion_code,
         notes=body.notes,
         created_at=now,

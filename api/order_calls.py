@@ -21,8 +21,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from models.order import OrderView
+from models.purchasing import PurchaseOrderView
 from models.returns import ReturnView
 from workflows import contract as c
+from workflows import purchase_contract as pc
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 T = TypeVar("T")
@@ -57,7 +59,8 @@ async def start_order(client: Client, task_queue: str, inp: c.OrderInput) -> Non
             ),
             static_summary=(
                 f"{inp.order_id} · {inp.customer.name} ({inp.customer.id}) · "
-                f"{totals.total} {totals.currency} · {inp.channel.value}"
+                f"{totals.total} {totals.currency} · {inp.channel.value} · "
+                f"{inp.delivery.value} delivery"
             ),
             static_details="\n".join(
                 f"- {ln.quantity} x {ln.sku} {ln.name}" for ln in inp.priced.lines
@@ -155,3 +158,29 @@ async def start_consolidation(
 async def query_consolidation(client: Client, consolidation_id: str) -> c.ConsolidationView | None:
     """A merged shipment as it stands, or None if there is none."""
     return await _query(client, consolidation_id, c.QUERY_CONSOLIDATION_VIEW, c.ConsolidationView)
+
+
+async def start_purchase_order(client: Client, task_queue: str, inp: pc.PurchaseOrderInput) -> None:
+    """Start the purchase order's workflow; a retry finds the one already running."""
+    v = inp.view
+    await client.start_workflow(
+        pc.PURCHASE_ORDER_WORKFLOW,
+        inp,
+        id=pc.purchase_order_workflow_id(v.po_id),
+        task_queue=task_queue,
+        result_type=PurchaseOrderView,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(c.SA_SKUS, [ln.sku for ln in v.lines])]
+        ),
+        static_summary=(
+            f"{v.po_id} · purchase order to {v.supplier.name} ({v.supplier.id}) · "
+            f"{v.total_cost} {v.currency} · {v.warehouse_id}"
+        ),
+    )
+
+
+async def query_purchase_order(client: Client, po_id: str) -> PurchaseOrderView | None:
+    """The running purchase order's view, or None when it cannot answer."""
+    return await _query(client, po_id, pc.QUERY_PO_VIEW, PurchaseOrderView)

@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from models.order import Address, Channel, Customer, LineInput, PaymentInput, PaymentMethod
+from models.order import (
+    Address,
+    Channel,
+    Customer,
+    DeliveryOption,
+    LineInput,
+    PaymentInput,
+    PaymentMethod,
+)
 from workflows.contract import Contact
 
 
@@ -31,6 +39,8 @@ class OrderCreate(BaseModel):
     bill_to: Address | None = None
     # The customer accepts that available items ship first and the rest follows.
     allow_partial_shipment: bool = False
+    # Express costs the ship-to country's express fee, and is refused where not offered.
+    delivery: DeliveryOption = DeliveryOption.STANDARD
     payment: PaymentInput
     promotion_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
     notes: Annotated[str, StringConstraints(max_length=2000)] = ""
@@ -185,6 +195,8 @@ class ReorderBody(BaseModel):
 
     payment: PaymentInput
     ship_to: Address | None = None
+    # Absent: the same delivery option as the order repeated.
+    delivery: DeliveryOption | None = None
 
     @field_validator("payment")
     @classmethod

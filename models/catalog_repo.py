@@ -60,4 +60,6 @@ async def load_rules(session: AsyncSession, country: str, promo_code: str = "") 
         free_shipping_over=rate.free_over if rate else None,
         tax_rate=taxes.get(country, taxes.get(ANY_COUNTRY, Decimal("0"))),
         promotion=promotion,
+        express_fee=rate.express_fee if rate else None,
+        country=country,
     )

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.allocation import Allocation, WarehouseInfo, allocate, allocate_fixed
+from models.stock_watch import check_low_stock
 from models.tables import Backorder, Reservation, Stock, Warehouse
 
 
@@ -166,6 +167,7 @@ async def set_reservation(
         ]
         if rows:
             await session.execute(insert(Reservation).values(rows))
+        await check_low_stock(session, {sku for (_, sku), delta in deltas.items() if delta})
         return ReserveResult(
             ok=not found.short,
             warehouse_id=found.parcels[0].warehouse_id if found.parcels else "",
@@ -204,6 +206,7 @@ async def ship_reservation(session: AsyncSession, order_id: str, batch: int = 1)
             .values(on_hand=Stock.on_hand - r.quantity, reserved=Stock.reserved - r.quantity)
         )
         r.state = "shipped"
+        r.updated_at = func.now()
         shipped += r.quantity
     return shipped
 
@@ -211,10 +214,12 @@ async def ship_reservation(session: AsyncSession, order_id: str, batch: int = 1)
 async def release_batch(session: AsyncSession, order_id: str, batch: int) -> int:
     """Give back the units one parcel of the order still holds. Idempotent."""
     released = 0
-    for r in await _held_batch(session, order_id, batch):
+    held = await _held_batch(session, order_id, batch)
+    for r in held:
         await _apply_delta(session, r.warehouse_id, r.sku, -r.quantity)
         await session.delete(r)
         released += r.quantity
+    await check_low_stock(session, {r.sku for r in held})
     return released
 
 
@@ -285,6 +290,12 @@ async def restock(
 
     Returns the orders that now hold all they wait for; their workflows must be told.
     """
+    await add_on_hand(session, sku, warehouse_id, quantity)
+    return await serve_backorders(session, strategy)
+
+
+async def add_on_hand(session: AsyncSession, sku: str, warehouse_id: str, quantity: int) -> None:
+    """Units arrived on the shelf (a delivery, a return)."""
     stmt = insert(Stock).values(sku=sku, warehouse_id=warehouse_id, on_hand=quantity, reserved=0)
     await session.execute(
         stmt.on_conflict_do_update(
@@ -292,6 +303,11 @@ async def restock(
             set_={"on_hand": Stock.on_hand + quantity},
         )
     )
+    await check_low_stock(session, [sku])
+
+
+async def serve_backorders(session: AsyncSession, strategy: str = "fewest_shipments") -> list[str]:
+    """Hold stock for waiting backorders, first come, first served; returns those now served."""
     waiting = (
         await session.execute(
             select(Backorder)

@@ -13,6 +13,7 @@ from models.status import OrderStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)]
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Quantity = Annotated[int, Field(gt=0, le=10_000)]
 
@@ -48,6 +49,13 @@ class PaymentMethod(StrEnum):
         return self in (PaymentMethod.CARD, PaymentMethod.WALLET)
 
 
+class DeliveryOption(StrEnum):
+    """How fast the parcel travels; the carrier is told, and express costs its own fee."""
+
+    STANDARD = "standard"
+    EXPRESS = "express"
+
+
 class Strict(BaseModel):
     """Input models refuse fields they do not know, so typos are errors, not silence."""
 
@@ -59,7 +67,7 @@ class Customer(Strict):
 
     id: Text
     name: Text
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)]
+    email: Email
     phone: OptionalText = ""
 
 
@@ -189,6 +197,8 @@ class OrderView(BaseModel):
     channel_order_id: str = ""
     ship_to: Address
     payment_method: PaymentMethod
+    # Views recorded before the option existed load as standard, which is what they got.
+    delivery: DeliveryOption = DeliveryOption.STANDARD
     lines: list[OrderLine]
     totals: Totals
     promotion: str = ""

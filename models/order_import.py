@@ -5,7 +5,8 @@ CSV: one line item per row; rows with the same channel and channel order id are 
 order-level columns come from its first row. Columns:
 channel, channel_order_id, customer_id, customer_name, customer_email, customer_phone,
 ship_name, ship_line1, ship_line2, ship_city, ship_postal_code, ship_country, ship_phone,
-payment_method, payment_token, allow_partial_shipment, notes, sku, quantity.
+payment_method, payment_token, allow_partial_shipment, delivery (standard or express; empty
+is standard), notes, sku, quantity.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def _order_from(rec: dict[str, str], channel: str) -> dict[str, Any]:
         },
         "allow_partial_shipment": rec.get("allow_partial_shipment", "").lower()
         in ("1", "true", "yes"),
+        "delivery": rec.get("delivery") or "standard",
         "notes": rec.get("notes", ""),
         "lines": [],
     }

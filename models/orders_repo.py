@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.notifications import Notification
-from models.order import AlertRecord, HistoryEntry, OrderView
+from models.order import AlertRecord, DeliveryOption, HistoryEntry, OrderView
 from models.tables import (
     Alert,
     Customer,
@@ -66,6 +66,8 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
                         "sku": ln.sku,
                         "quantity": ln.quantity,
                         "created_at": view.created_at,
+                        "unit_price": ln.unit_price,
+                        "line_total": ln.line_total,
                     }
                     for ln in view.lines
                 ]
@@ -281,6 +283,8 @@ def summary(row: Order) -> dict[str, Any]:
         "customer_name": row.customer_name,
         "channel": row.channel,
         "channel_order_id": row.channel_order_id,
+        # Orders recorded before the option existed were all standard.
+        "delivery": row.view.get("delivery", DeliveryOption.STANDARD.value),
         "total": {"amount": str(row.total), "currency": row.currency},
         "skus": [ln["sku"] for ln in row.view.get("lines", [])],
         "created_at": row.created_at.isoformat(),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from models.money import round_money, same_currency
-from models.order import LineInput, OrderLine, PricedOrder, Totals
+from models.order import DeliveryOption, LineInput, OrderLine, PricedOrder, Totals
 
 ZERO = Decimal("0.00")
 
@@ -41,6 +41,10 @@ class PricingRules:
     free_shipping_over: Decimal | None
     tax_rate: Decimal
     promotion: Promotion | None = None
+    # None where express delivery is not offered.
+    express_fee: Decimal | None = None
+    # The ship-to country the rules were read for, to name it in refusals.
+    country: str = ""
 
 
 class PricingError(ValueError):
@@ -49,6 +53,26 @@ class PricingError(ValueError):
     def __init__(self, message: str, details: list[dict[str, object]]) -> None:
         super().__init__(message)
         self.details = details
+
+
+class DeliveryNotOffered(ValueError):
+    """The ship-to country has no such delivery option."""
+
+    def __init__(self, delivery: DeliveryOption, country: str = "") -> None:
+        where = f" to {country}" if country else " there"
+        super().__init__(f"{delivery.value} delivery is not offered{where}")
+        self.delivery = delivery
+        self.country = country
+
+
+def shipping_fee(goods: Decimal, rules: PricingRules, delivery: DeliveryOption) -> Decimal:
+    """The fee of the chosen delivery; the free-shipping threshold only waives standard."""
+    if delivery == DeliveryOption.EXPRESS:
+        if rules.express_fee is None:
+            raise DeliveryNotOffered(delivery, rules.country)
+        return round_money(rules.express_fee)
+    free = rules.free_shipping_over is not None and goods >= rules.free_shipping_over
+    return ZERO if free else round_money(rules.shipping_fee)
 
 
 def merge_lines(lines: Sequence[LineInput]) -> list[LineInput]:
@@ -60,9 +84,13 @@ def merge_lines(lines: Sequence[LineInput]) -> list[LineInput]:
 
 
 def price_order(
-    lines: Sequence[LineInput], catalog: Mapping[str, CatalogItem], rules: PricingRules
+    lines: Sequence[LineInput],
+    catalog: Mapping[str, CatalogItem],
+    rules: PricingRules,
+    delivery: DeliveryOption = DeliveryOption.STANDARD,
 ) -> PricedOrder:
-    """Price an order; unknown or inactive SKUs raise PricingError naming each of them."""
+    """Price an order; unknown or inactive SKUs raise PricingError naming each of them, a
+    delivery option the country lacks raises DeliveryNotOffered."""
     if not lines:
         raise PricingError("an order needs at least one line", [])
     wanted = merge_lines(lines)
@@ -94,8 +122,7 @@ def price_order(
         discount = round_money(subtotal * promo.percent_off / 100)
     goods = subtotal - discount
 
-    free = rules.free_shipping_over is not None and goods >= rules.free_shipping_over
-    shipping = ZERO if free else round_money(rules.shipping_fee)
+    shipping = shipping_fee(goods, rules, delivery)
     # Prices are net; tax applies to discounted goods and shipping alike.
     tax = round_money((goods + shipping) * rules.tax_rate)
     total = goods + shipping + tax

@@ -8,8 +8,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import inventory_repo
 from models.returns import ReturnView
-from models.tables import Return, Stock
+from models.tables import Return
 
 
 async def save_return(session: AsyncSession, view: ReturnView) -> None:
@@ -55,13 +56,7 @@ async def restock_return(
     if row is None or row.restocked:
         return False
     for sku, qty in sorted(lines.items()):
-        stmt = insert(Stock).values(sku=sku, warehouse_id=warehouse_id, on_hand=qty, reserved=0)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Stock.sku, Stock.warehouse_id],
-                set_={"on_hand": Stock.on_hand + qty},
-            )
-        )
+        await inventory_repo.add_on_hand(session, sku, warehouse_id, qty)
     await session.execute(
         update(Return).where(Return.return_id == return_id).values(restocked=True)
     )

@@ -67,6 +67,8 @@ class Product(Base):
     unit_price: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
     active: Mapped[bool] = mapped_column(default=True)
+    # Units across all warehouses below which staff are alerted and replenishment plans.
+    safety_stock: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Stock(Base):
@@ -109,12 +111,15 @@ class Customer(Base):
 
 
 class ShippingRate(Base):
-    """Flat shipping fee per country ('*' for the rest), free above a goods amount."""
+    """Flat shipping fee per country ('**' for the rest), free above a goods amount; express
+    costs its own fee where offered."""
 
     __tablename__ = "shipping_rates"
     country: Mapped[str] = mapped_column(String(2), primary_key=True)
     fee: Mapped[Decimal] = mapped_column(Money)
     free_over: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    # The express delivery fee, never waived; NULL where express is not offered.
+    express_fee: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
 
 
 class TaxRate(Base):
@@ -202,6 +207,9 @@ class OrderLineRow(Base):
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The price the order was charged, copied from its view so reports sum plain columns.
+    unit_price: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    line_total: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
 
 
 class OrderEvent(Base):

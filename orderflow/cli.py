@@ -141,6 +141,20 @@ def cmd_staff(settings: Settings, args: argparse.Namespace) -> None:
         staff.orders_modify(args.order_id, args.changes)
 
 
+def cmd_report(settings: Settings, args: argparse.Namespace) -> None:
+    from orderflow.report_cli import ReportClient
+
+    client = ReportClient(args.api or f"http://{settings.api_host}:{settings.api_port}")
+    params = {
+        "from": args.start,
+        "to": args.end,
+        "by": args.by,
+        "limit": args.limit,
+        "category": args.category,
+    }
+    client.report(args.name, params, args.format)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `orderflow` command."""
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
@@ -180,7 +194,26 @@ def main(argv: list[str] | None = None) -> None:
     modify.add_argument("changes", help='e.g. \'{"contact": {"phone": "+86 1"}}\'')
     stock = sub.add_parser("stock", help="on-hand, reserved and available units of a SKU")
     stock.add_argument("sku")
-    for p in (*osub.choices.values(), stock):
+    report = sub.add_parser("report", help="a report from the read model, as tables or JSON")
+    report.add_argument(
+        "name",
+        help="sales, best-sellers, slow-sellers, stage-times, rates, repeat-purchases, "
+        "preferences, bought-together or inventory-turnover",
+    )
+    report.add_argument(
+        "--from",
+        dest="start",
+        metavar="DAY",
+        help="first day, YYYY-MM-DD (default: 30 days up to --to)",
+    )
+    report.add_argument(
+        "--to", dest="end", metavar="DAY", help="last day, included (default: today)"
+    )
+    report.add_argument("--by", help="sales only: day, week, product, category or channel")
+    report.add_argument("--limit", type=int, help="how many rows, for lists of products")
+    report.add_argument("--category", help="only this category, for lists of products")
+    report.add_argument("--format", choices=["table", "json"], default="table")
+    for p in (*osub.choices.values(), stock, report):
         p.add_argument("--api", help="the API's address (default: this machine's dev stack)")
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -189,6 +222,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command in ("orders", "stock"):
         cmd_staff(settings, args)
+        return
+    if args.command == "report":
+        cmd_report(settings, args)
         return
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"

@@ -1,4 +1,4 @@
-"""The demo catalog: SKUs, two warehouses with stock, customers and pricing rules."""
+"""The demo catalog: SKUs, two warehouses with stock, customers, pricing rules, suppliers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlalchemy.dialects.postgresql import insert
 
+from models.supply_tables import Supplier, SupplierProduct
 from models.tables import (
     Customer,
     Product,
@@ -69,10 +70,22 @@ CUSTOMERS = [
     {"id": "C-1004", "name": "Sam Carter", "email": "sam@example.com", "phone": "+1 555 0100"},
 ]
 
+# Express is offered where express_fee is set (migration 0012 sets the same fees on rows an
+# earlier seed wrote).
 SHIPPING = [
-    {"country": "CN", "fee": Decimal("5.00"), "free_over": Decimal("99.00")},
-    {"country": "NL", "fee": Decimal("7.50"), "free_over": Decimal("150.00")},
-    {"country": "**", "fee": Decimal("15.00"), "free_over": None},
+    {
+        "country": "CN",
+        "fee": Decimal("5.00"),
+        "free_over": Decimal("99.00"),
+        "express_fee": Decimal("15.00"),
+    },
+    {
+        "country": "NL",
+        "fee": Decimal("7.50"),
+        "free_over": Decimal("150.00"),
+        "express_fee": Decimal("19.50"),
+    },
+    {"country": "**", "fee": Decimal("15.00"), "free_over": None, "express_fee": None},
 ]
 TAXES = [
     {"country": "CN", "rate": Decimal("0.1300")},
@@ -88,6 +101,51 @@ PROMOTIONS = [
     },
     {"code": "BIG20", "percent_off": Decimal("20"), "min_subtotal": Decimal("200"), "active": True},
 ]
+
+
+# Staff are alerted below this many units of a SKU across both warehouses.
+SAFETY_STOCK = 30
+
+SUPPLIERS = [
+    {
+        "id": "SUP-HZTEA",
+        "name": "Hangzhou Tea Garden Co.",
+        "email": "orders@hztea.example",
+        "lead_time_days": 10,
+        "active": True,
+    },
+    {
+        "id": "SUP-JDZ",
+        "name": "Jingdezhen Ceramics Works",
+        "email": "sales@jdz-ceramics.example",
+        "lead_time_days": 21,
+        "active": True,
+    },
+]
+# Who sells us which category, in what pack size.
+SUPPLIED = {
+    "tea": ("SUP-HZTEA", 12),
+    "snacks": ("SUP-HZTEA", 24),
+    "gifts": ("SUP-HZTEA", 6),
+    "teaware": ("SUP-JDZ", 4),
+    "accessories": ("SUP-JDZ", 10),
+}
+
+
+def _supplier_products() -> list[dict[str, Any]]:
+    """Each SKU of a supplied category, bought at 45% of its price."""
+    return [
+        {
+            "supplier_id": SUPPLIED[category][0],
+            "sku": sku,
+            "unit_cost": (Decimal(price) * Decimal("0.45")).quantize(Decimal("0.01")),
+            "currency": CURRENCY,
+            "pack_size": SUPPLIED[category][1],
+            "preferred": True,
+        }
+        for sku, _name, _variant, category, price in PRODUCTS
+        if category in SUPPLIED
+    ]
 
 
 def _stock_rows() -> list[dict[str, Any]]:
@@ -114,6 +172,7 @@ def seed(url: str) -> None:
             "unit_price": Decimal(price),
             "currency": CURRENCY,
             "active": True,
+            "safety_stock": SAFETY_STOCK,
         }
         for sku, name, variant, category, price in PRODUCTS
     ]
@@ -126,6 +185,8 @@ def seed(url: str) -> None:
             (ShippingRate, SHIPPING),
             (TaxRate, TAXES),
             (Promotion, PROMOTIONS),
+            (Supplier, SUPPLIERS),
+            (SupplierProduct, _supplier_products()),
         ):
             conn.execute(insert(table).values(rows).on_conflict_do_nothing())
     engine.dispose()

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     new_payment_method_seconds: float = 24 * 3600.0
     backorder_timeout_seconds: float = 14 * 24 * 3600.0
     backorder_recheck_seconds: float = 3600.0
+    # Staff are told when a supplier has not confirmed a purchase order by then.
+    po_confirm_reminder_seconds: float = 2 * 24 * 3600.0
     # Per status, how long an order may stay there before staff are alerted (JSON object).
     sla_seconds: dict[str, float] = Field(
         default_factory=lambda: {
@@ -69,6 +71,12 @@ class Settings(BaseSettings):
             "SHIPPED": 10 * 24 * 3600.0,
         }
     )
+
+    # Replenishment: days of demand averaged, days between two orders of a SKU, and the lead
+    # time of a SKU no supplier is recorded for.
+    replenishment_window_days: int = 28
+    replenishment_review_days: int = 7
+    default_lead_time_days: int = 14
 
     # Risk rules that hold an order for staff review.
     review_amount_over: Decimal = Decimal("1000")

@@ -120,3 +120,8 @@ class StaffClient:
                 ["warehouse", "on hand", "reserved", "available"],
             )
         )
+        low = "  LOW" if s["low"] else ""
+        self.out.write(
+            f"available {s['available']}, safety stock {s['safety_stock']}{low}, "
+            f"on order {s['on_order']}, backordered {s['backordered']}\n"
+        )

@@ -14,6 +14,7 @@ from activities.inventory import InventoryActivities
 from activities.logistics import LogisticsActivities
 from activities.outbox import OutboxDispatcher
 from activities.payment import PaymentActivities
+from activities.purchasing import PurchasingActivities
 from activities.records import RecordActivities
 from activities.risk import RiskActivities
 from models.risk import RiskThresholds
@@ -25,10 +26,20 @@ from providers.mail import SmtpMailer
 from providers.payment import HttpPaymentGateway
 from workflows.consolidation import ConsolidationWorkflow
 from workflows.order import OrderWorkflow
+from workflows.purchase_order import PurchaseOrderWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 
 log = logging.getLogger(__name__)
+
+# Every workflow type the worker runs (the replay tests replay the same list).
+WORKFLOWS = (
+    OrderWorkflow,
+    ReturnWorkflow,
+    ShipmentWorkflow,
+    ConsolidationWorkflow,
+    PurchaseOrderWorkflow,
+)
 
 
 def build_worker(
@@ -50,12 +61,13 @@ def build_worker(
         ),
     )
     records = RecordActivities(sessions)
+    purchasing = PurchasingActivities(sessions)
     payment = PaymentActivities(gateway)
     logistics = LogisticsActivities(carrier, f"{settings.api_base_url}/webhooks/carrier")
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[OrderWorkflow, ReturnWorkflow, ShipmentWorkflow, ConsolidationWorkflow],
+        workflows=list(WORKFLOWS),
         activities=[
             inventory.reserve,
             inventory.ship,
@@ -75,6 +87,8 @@ def build_worker(
             payment.refund,
             logistics.book,
             logistics.cancel,
+            purchasing.save,
+            purchasing.receive,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_local_activities=settings.worker_max_concurrent_activities,

@@ -34,6 +34,7 @@ class Booking(BaseModel):
     tracking_number: str
     status: str
     reference: str = ""
+    service: str = "standard"
 
 
 class TrackingEvent(BaseModel):
@@ -66,13 +67,16 @@ class HttpCarrier(JsonHttpClient):
         ship_to: dict[str, Any],
         items: list[dict[str, Any]],
         webhook_url: str,
+        service: str = "standard",
     ) -> Booking:
-        """Book a parcel; tracking events will be posted to `webhook_url`."""
+        """Book a parcel at a service level (standard or express); tracking events will be
+        posted to `webhook_url`."""
         body = {
             "reference": reference,
             "ship_to": ship_to,
             "items": items,
             "webhook_url": webhook_url,
+            "service": service,
         }
         return await self._call("POST", "/v1/shipments", Booking, body=body, key=idempotency_key)
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI, Header, Request
@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS shipments (
     ship_to TEXT NOT NULL,
     items TEXT NOT NULL,
     webhook_url TEXT NOT NULL,
+    service TEXT NOT NULL DEFAULT 'standard',
     scenario TEXT NOT NULL,
     status TEXT NOT NULL,
     next_step INTEGER NOT NULL DEFAULT 0,
@@ -142,6 +143,7 @@ class BookBody(BaseModel):
     ship_to: ShipTo
     items: list[Item] = Field(min_length=1)
     webhook_url: str = Field(pattern=r"^https?://")
+    service: Literal["standard", "express"] = "standard"
 
 
 class OutageBody(BaseModel):
@@ -193,6 +195,14 @@ class ShipmentStore(SqliteState):
 
     schema = _SCHEMA
 
+    def upgrade(self, conn: sqlite3.Connection) -> None:
+        """Give a state file from before service levels its column (those parcels: standard)."""
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(shipments)")}
+        if "service" not in columns:
+            conn.execute(
+                "ALTER TABLE shipments ADD COLUMN service TEXT NOT NULL DEFAULT 'standard'"
+            )
+
     def reset(self) -> None:
         """Forget every shipment and pending delivery."""
         with self.conn:
@@ -214,13 +224,17 @@ class ShipmentStore(SqliteState):
             "tracking_number": row["tracking_number"],
             "status": row["status"],
             "reference": row["reference"],
+            "service": row["service"],
         }
 
     def book(self, key: str, body: BookBody, now: float) -> dict[str, Any]:
         """Book a parcel once per idempotency key; a replay returns the same shipment."""
         payload = body.model_dump(mode="json")
+        # A standard booking fingerprints as it did before service levels existed, so a
+        # retry of a booking made then still matches.
+        fingerprinted = {k: v for k, v in payload.items() if (k, v) != ("service", "standard")}
         fingerprint = hashlib.sha256(
-            json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+            json.dumps(fingerprinted, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
         existing = self.conn.execute(
             "SELECT * FROM shipments WHERE idempotency_key = ?", (key,)
@@ -238,8 +252,8 @@ class ShipmentStore(SqliteState):
         with self.conn:
             self.conn.execute(
                 "INSERT INTO shipments (id, tracking_number, reference, idempotency_key,"
-                " fingerprint, ship_to, items, webhook_url, scenario, status, waiting_since,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?)",
+                " fingerprint, ship_to, items, webhook_url, service, scenario, status,"
+                " waiting_since, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?)",
                 (
                     shipment_id,
                     f"OF{uuid.uuid4().int % 10**12:012d}",
@@ -249,6 +263,7 @@ class ShipmentStore(SqliteState):
                     json.dumps(payload["ship_to"]),
                     json.dumps(payload["items"]),
                     body.webhook_url,
+                    body.service,
                     scenario,
                     None if scenario == "hold" else now,
                     now,

@@ -23,6 +23,10 @@ class SqliteState:
 
     schema = ""
 
+    def upgrade(self, conn: sqlite3.Connection) -> None:
+        """Bring a state file written by an older version up to `schema` (CREATE IF NOT
+        EXISTS leaves existing tables as they were)."""
+
     def __init__(self, path: Path | None) -> None:
         self._path = path
         self._conn: sqlite3.Connection | None = None
@@ -35,7 +39,10 @@ class SqliteState:
     def conn(self) -> sqlite3.Connection:
         """The open connection, opened on first use."""
         if self._conn is None:
-            self._conn = open_sqlite(self._path, self.schema)
+            conn = open_sqlite(self._path, self.schema)
+            with conn:
+                self.upgrade(conn)
+            self._conn = conn
         return self._conn
 
     def close(self) -> None:

@@ -83,6 +83,7 @@ class ConsolidationWorkflow(ParcelBase):
             m.warehouse = a.warehouse
             m.amount = a.amount
             m.authorization_id = a.authorization_id
+            m.delivery = a.delivery
         else:
             m.state = "refused"
             m.reason = problem

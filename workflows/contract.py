@@ -13,6 +13,7 @@ from models.order import (
     Address,
     Channel,
     Customer,
+    DeliveryOption,
     LineInput,
     OrderLine,
     PaymentInput,
@@ -20,6 +21,7 @@ from models.order import (
     PricedOrder,
     ShipmentRecord,
 )
+from workflows.purchase_contract import purchase_order_workflow_id
 
 ORDER_WORKFLOW = "OrderWorkflow"
 RETURN_WORKFLOW = "ReturnWorkflow"
@@ -161,6 +163,8 @@ def workflow_id_for_reference(reference: str) -> str:
         return consolidation_workflow_id(reference)
     if reference.startswith("SH-"):
         return shipment_workflow_id(reference)
+    if reference.startswith("PO-"):
+        return purchase_order_workflow_id(reference)
     return order_workflow_id(reference)
 
 
@@ -211,6 +215,8 @@ class OrderInput(BaseModel):
     allow_partial_shipment: bool = False
     payment: PaymentInput
     priced: PricedOrder
+    # Inputs stored before the option existed load as standard.
+    delivery: DeliveryOption = DeliveryOption.STANDARD
     promotion_code: str = ""
     notes: str = ""
     created_at: datetime
@@ -352,6 +358,7 @@ class ShipmentInput(BaseModel):
     currency: str
     authorization_id: str | None = None
     policy: OrderPolicy = Field(default_factory=OrderPolicy)
+    delivery: DeliveryOption = DeliveryOption.STANDARD
 
 
 class ShipmentReport(BaseModel):
@@ -423,6 +430,7 @@ class MergeMember(BaseModel):
     amount: Decimal = Decimal("0")
     authorization_id: str | None = None
     captured: Decimal = Decimal("0")
+    delivery: DeliveryOption = DeliveryOption.STANDARD
 
 
 class ConsolidationInput(BaseModel):
@@ -465,6 +473,7 @@ class MergeAnswer(BaseModel):
     authorization_id: str | None = None
     customer_id: str = ""
     ship_to: Address | None = None
+    delivery: DeliveryOption = DeliveryOption.STANDARD
 
 
 class MergeRelease(BaseModel):

@@ -15,6 +15,7 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import (
+        DELIVERY_NOT_OFFERED,
         BackorderInput,
         InventoryActivities,
         ParcelHeld,
@@ -74,12 +75,6 @@ WAITING_STOCK = "waiting_stock"
 PARCEL_ANSWER = timedelta(minutes=5)
 
 
-def _refusal(exc: EditRefused) -> ApplicationError:
-    return ApplicationError(
-        exc.message, {"rule": exc.rule}, type=c.EDIT_REFUSED, non_retryable=True
-    )
-
-
 @workflow.defn(name=c.ORDER_WORKFLOW)
 class OrderWorkflow:
     """Orchestrates stock, payment and carrier for one order; edits arrive as updates or signals."""
@@ -137,7 +132,7 @@ class OrderWorkflow:
         try:
             await edit
         except EditRefused as exc:
-            raise _refusal(exc) from None
+            raise steps.refusal(exc) from None
         return self._current_view(with_history=True)
 
     @staticmethod
@@ -289,6 +284,7 @@ class OrderWorkflow:
             ship_to=inp.ship_to,
             bill_to=inp.bill_to,
             payment_method=inp.payment.method,
+            delivery=inp.delivery,
             lines=inp.priced.lines,
             totals=inp.priced.totals,
             promotion=inp.priced.promotion,
@@ -610,6 +606,7 @@ class OrderWorkflow:
             v.ship_to,
             self._wanted(v.lines),
             self._inp.policy,
+            v.delivery,
         )
         v.shipments.append(
             ShipmentRecord(
@@ -715,6 +712,7 @@ class OrderWorkflow:
                 currency=v.totals.currency,
                 authorization_id=payment.authorization_id if payment else None,
                 policy=self._inp.policy,
+                delivery=v.delivery,
             ),
             id=c.shipment_workflow_id(no),
             result_type=c.ShipmentResult,
@@ -1068,6 +1066,7 @@ class OrderWorkflow:
                     authorization_id=payment.authorization_id if payment else None,
                     customer_id=v.customer.id,
                     ship_to=v.ship_to,
+                    delivery=v.delivery,
                 )
             try:
                 await workflow.get_external_workflow_handle(
@@ -1288,11 +1287,22 @@ class OrderWorkflow:
         try:
             priced: PricedOrder = await workflow.execute_local_activity_method(
                 InventoryActivities.price,
-                PriceInput(lines=lines, country=country, promotion_code=self._inp.promotion_code),
+                PriceInput(
+                    lines=lines,
+                    country=country,
+                    promotion_code=self._inp.promotion_code,
+                    delivery=v.delivery,
+                ),
                 start_to_close_timeout=LOCAL,
             )
         except ActivityError as exc:
             raise EditRefused("lines_invalid", _error_message(exc)) from None
+        except ApplicationError as exc:
+            # A local activity's business error arrives unwrapped. Refused before stock or
+            # payment is touched; other errors fail the update as they always have.
+            if exc.type == DELIVERY_NOT_OFFERED:
+                raise EditRefused("delivery_not_offered", exc.message) from None
+            raise
         old_wanted = self._wanted(v.lines)
         reserve = await self._reserve(self._wanted(priced.lines), country)
         # A partial allocation holds what there is when the customer allowed that.

@@ -14,7 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities, ShipInput
-    from models.order import Address, ShipmentRecord
+    from models.order import Address, DeliveryOption, ShipmentRecord
     from workflows import contract as c
     from workflows import steps
 
@@ -56,6 +56,11 @@ class ParcelBase:
         """Where a member's reports go."""
         raise NotImplementedError
 
+    def _service(self) -> DeliveryOption:
+        """Express when any order in the parcel paid for it: it cannot travel slower."""
+        express = any(m.delivery == DeliveryOption.EXPRESS for m in self._members())
+        return DeliveryOption.EXPRESS if express else DeliveryOption.STANDARD
+
     # ---- the shared steps ----------------------------------------------------------------
 
     async def _book(self) -> None:
@@ -70,6 +75,7 @@ class ParcelBase:
             self._ship_to,
             items,
             self._policy,
+            self._service(),
         )
         self._record.shipment_id = booking.shipment_id
         self._record.tracking_number = booking.tracking_number

@@ -14,12 +14,13 @@ with workflow.unsafe.imports_passed_through():
     from models.order import PaymentInput, PaymentMethod, ShipmentRecord
     from models.order_number import make_order_number
     from models.returns import ReturnEvent, ReturnView
+    from models.status import EditRefused
     from workflows import contract as c
     from workflows import steps
 
 
 def _refusal(rule: str, message: str) -> ApplicationError:
-    return ApplicationError(message, {"rule": rule}, type=c.EDIT_REFUSED, non_retryable=True)
+    return steps.refusal(EditRefused(rule, message))
 
 
 @workflow.defn(name=c.RETURN_WORKFLOW)

@@ -41,6 +41,7 @@ class ShipmentWorkflow(ParcelBase):
             warehouse=inp.warehouse,
             amount=inp.amount,
             authorization_id=inp.authorization_id,
+            delivery=inp.delivery,
         )
         self._record = ShipmentRecord(
             shipment_id="",

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         LogisticsActivities,
     )
     from activities.payment import CaptureInput, PaymentActivities, RefundInput, VoidInput
-    from models.order import Address
+    from models.order import Address, DeliveryOption
     from models.status import EditRefused
     from workflows import contract as c
 
@@ -47,7 +47,12 @@ def error_message(exc: BaseException) -> str:
 
 
 async def book(
-    reference: str, key: str, ship_to: Address, items: dict[str, int], policy: c.OrderPolicy
+    reference: str,
+    key: str,
+    ship_to: Address,
+    items: dict[str, int],
+    policy: c.OrderPolicy,
+    service: DeliveryOption = DeliveryOption.STANDARD,
 ) -> BookResult:
     """Book a parcel with the carrier; `reference` routes its tracking webhooks back."""
     return await workflow.execute_activity_method(
@@ -57,6 +62,7 @@ async def book(
             idempotency_key=key,
             ship_to=ship_to,
             items=[{"sku": sku, "quantity": q} for sku, q in items.items()],
+            service=service,
         ),
         start_to_close_timeout=REMOTE,
         retry_policy=c.remote_retry(policy),
@@ -130,4 +136,11 @@ async def void(order_id: str, authorization_id: str, policy: c.OrderPolicy) -> N
         ),
         start_to_close_timeout=REMOTE,
         retry_policy=c.remote_retry(policy),
+    )
+
+
+def refusal(exc: EditRefused) -> ApplicationError:
+    """A broken rule as the update failure the API answers 409 with."""
+    return ApplicationError(
+        exc.message, {"rule": exc.rule}, type=c.EDIT_REFUSED, non_retryable=True
     )

@@ -110,6 +110,7 @@ async def reorder(
         lines=[LineInput(sku=ln.sku, quantity=ln.quantity) for ln in old.lines],
         ship_to=body.ship_to or old.ship_to,
         bill_to=old.bill_to,
+        delivery=body.delivery or old.delivery,
         payment=body.payment,
         notes=f"reorder of {order_id}",
     )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -19,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from providers.carrier import Booking, CarrierRejected, CarrierUnavailable, HttpCarrier
-from providers.carrier_standin import create_app
+from providers.carrier_standin import _SCHEMA, BookBody, ShipmentStore, create_app
 from providers.webhooks import WebhookSignatureError, verify
 
 SECRET = "whsec_carrier_test"
@@ -331,14 +334,19 @@ async def test_failed_delivery_is_retried_in_order(
     assert state["events"][0]["attempts"] == 3
 
 
-async def test_idempotent_booking(carrier: HttpCarrier, hook_url: str) -> None:
-    request: dict[str, Any] = {
+def held_request(hook_url: str, reference: str) -> dict[str, Any]:
+    """The arguments of a one-item booking the stand-in holds, under a fresh key."""
+    return {
         "idempotency_key": uuid.uuid4().hex,
-        "reference": "ord_same",
+        "reference": reference,
         "ship_to": ship_to("11111"),
         "items": [{"sku": "SKU-1", "quantity": 1}],
         "webhook_url": hook_url,
     }
+
+
+async def test_idempotent_booking(carrier: HttpCarrier, hook_url: str) -> None:
+    request = held_request(hook_url, "ord_same")
     first = await carrier.book(**request)
     assert (await carrier.book(**request)).shipment_id == first.shipment_id
     with pytest.raises(CarrierRejected) as rejected:
@@ -393,3 +401,65 @@ async def test_state_survives_recreating_the_app(
             await eventually(lambda: hooks.types(held.shipment_id) == ["PICKED_UP", "IN_TRANSIT"])
             shipment = await carrier.get(held.shipment_id)
     assert [e.type for e in shipment.events] == ["PICKED_UP", "IN_TRANSIT"]
+
+
+async def test_service_level_is_stored_and_returned(
+    carrier: HttpCarrier, admin: httpx.AsyncClient, hook_url: str
+) -> None:
+    request = held_request(hook_url, "ord_fast")
+    express = await carrier.book(**request, service="express")
+    assert express.service == "express"
+    assert (await carrier.get(express.shipment_id)).service == "express"
+    assert (await admin_state(admin, express.shipment_id))["service"] == "express"
+    # The same key asking for another service is another request.
+    with pytest.raises(CarrierRejected) as rejected:
+        await carrier.book(**request)
+    assert rejected.value.status_code == 422
+    standard = await book(carrier, hook_url, "11111")
+    assert standard.service == "standard"
+    body = {k: v for k, v in request.items() if k != "idempotency_key"}
+    bad = await admin.post(
+        "/v1/shipments",
+        json=body | {"service": "overnight"},
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert bad.status_code == 422
+
+
+def test_a_state_file_from_before_service_levels_keeps_working(tmp_path: Path) -> None:
+    state = tmp_path / "carrier.db"
+    old_schema = _SCHEMA.replace("    service TEXT NOT NULL DEFAULT 'standard',\n", "")
+    assert old_schema != _SCHEMA
+    body = BookBody.model_validate(
+        {
+            "reference": "ord_old",
+            "ship_to": ship_to("11111"),
+            "items": [{"sku": "SKU-1", "quantity": 1}],
+            "webhook_url": "http://127.0.0.1:9/hook",
+        }
+    )
+    # A booking as the stand-in stored it before: its fingerprint had no service in it.
+    payload = body.model_dump(mode="json", exclude={"service"})
+    fingerprint = hashlib.sha256(
+        json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    with sqlite3.connect(state) as conn:
+        conn.executescript(old_schema)
+        conn.execute(
+            "INSERT INTO shipments (id, tracking_number, reference, idempotency_key, fingerprint,"
+            " ship_to, items, webhook_url, scenario, status, created_at)"
+            " VALUES ('shp_old', 'OF1', 'ord_old', 'key-old', ?, '{}', '[]', ?, 'hold',"
+            " 'booked', 0)",
+            (fingerprint, body.webhook_url),
+        )
+    conn.close()
+
+    store = ShipmentStore(state)
+    try:
+        assert store.view("shp_old")["service"] == "standard"
+        # A retry of that booking is recognised as the same request.
+        assert store.book("key-old", body, time.time())["shipment_id"] == "shp_old"
+        fast = body.model_copy(update={"reference": "ord_new", "service": "express"})
+        assert store.book("key-new", fast, time.time())["service"] == "express"
+    finally:
+        store.close()

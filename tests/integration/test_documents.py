@@ -47,11 +47,13 @@ async def test_confirmation_invoice_and_packing_slip(make_stack, tmp_path: Path)
         else:
             assert view["shipments"][0]["tracking_number"] in text
         assert "Zo\u00eb" in text  # Latin-1 prints as it is
+        assert "Standard delivery" in text
 
         page = await stack.api.get(f"/orders/{oid}/documents/{kind}", params={"format": "html"})
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert "<script>" not in page.text and "&lt;script&gt;" in page.text
         assert "李雷" in page.text and number in page.text
+        assert "Standard delivery" in page.text
 
     assert (await stack.api.get(f"/orders/{oid}/documents/receipt")).status_code == 422
     missing = await stack.api.get("/orders/SO-20260101-00000000/documents/invoice")

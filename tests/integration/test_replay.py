@@ -11,17 +11,20 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from orderflow.worker import WORKFLOWS
 from workflows import contract as c
-from workflows.consolidation import ConsolidationWorkflow
-from workflows.order import OrderWorkflow
-from workflows.returns import ReturnWorkflow
-from workflows.shipment import ShipmentWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
 
 def test_there_are_histories_for_each_workflow_type() -> None:
-    assert {p.name.split("_")[0] for p in HISTORIES} >= {"order", "return"}
+    assert {p.name.split("_")[0] for p in HISTORIES} >= {
+        "order",
+        "return",
+        "shipment",
+        "consolidation",
+        "purchase",
+    }
     # Orders from before the lifecycle-v2 patch must keep replaying beside new ones.
     assert any(p.stem.endswith("_v2") for p in HISTORIES)
     assert any(p.stem.startswith("order_") and not p.stem.endswith("_v2") for p in HISTORIES)
@@ -49,7 +52,7 @@ def test_every_patch_replays_both_ways() -> None:
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[OrderWorkflow, ReturnWorkflow, ShipmentWorkflow, ConsolidationWorkflow],
+        workflows=list(WORKFLOWS),
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)

@@ -45,6 +45,7 @@ async def test_orders_and_stock_from_the_command_line(make_stack, capsys) -> Non
 
         code, out = await run("stock", sku)
         assert out.splitlines()[2].split() == ["WH-SHA", "7", "2", "5"]
+        assert "available 5, safety stock 0, on order 0, backordered 0" in out
 
         code, out = await run("orders", "approve", oid)
         assert code == REFUSED and "not_pending_review" in out

@@ -30,6 +30,14 @@ def test_csv_rows_of_one_channel_order_make_one_order() -> None:
     assert first["lines"] == [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-3", "quantity": 1}]
     assert first["channel"] == "marketplace" and first["channel_order_id"] == "A-1"
     assert first["payment"] == {"method": "invoice", "token": ""}
+    assert first["delivery"] == "standard"
+
+
+def test_csv_delivery_column_is_optional() -> None:
+    header = HEADER.replace(",sku,", ",delivery,sku,")
+    row = _row("A-1", "SKU-1", "1").replace(",invoice,", ",invoice,express,")
+    (parsed,) = parse(header + row, "csv")
+    assert parsed.order is not None and parsed.order["delivery"] == "express"
 
 
 def test_csv_refusals_name_the_line_and_the_reason() -> None:

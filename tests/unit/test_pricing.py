@@ -7,8 +7,15 @@ from decimal import Decimal
 import pytest
 
 from models.money import CurrencyMismatch, round_money
-from models.order import LineInput
-from models.pricing import CatalogItem, PricingError, PricingRules, Promotion, price_order
+from models.order import DeliveryOption, LineInput
+from models.pricing import (
+    CatalogItem,
+    DeliveryNotOffered,
+    PricingError,
+    PricingRules,
+    Promotion,
+    price_order,
+)
 
 D = Decimal
 CATALOG = {
@@ -18,6 +25,14 @@ CATALOG = {
     "EUR": CatalogItem("EUR", "Import", "", D("5.00"), "EUR"),
 }
 RULES = PricingRules(shipping_fee=D("5.00"), free_shipping_over=D("99.00"), tax_rate=D("0.13"))
+EXPRESS_RULES = PricingRules(
+    shipping_fee=D("5.00"),
+    free_shipping_over=D("99.00"),
+    tax_rate=D("0.13"),
+    express_fee=D("15.00"),
+    country="CN",
+)
+EXPRESS = DeliveryOption.EXPRESS
 
 
 def lines(*pairs: tuple[str, int]) -> list[LineInput]:
@@ -73,3 +88,38 @@ def test_rounding_is_half_up() -> None:
     assert round_money(D("0.005")) == D("0.01")
     assert round_money(D("2.675")) == D("2.68")
     assert round_money(D("-0.005")) == D("-0.01")
+
+
+def test_express_charges_the_express_fee() -> None:
+    t = price_order(lines(("A", 2), ("B", 3)), CATALOG, EXPRESS_RULES, EXPRESS).totals
+    assert t.subtotal == D("46.99") and t.shipping == D("15.00")
+    # Tax applies to the express fee as to any shipping.
+    assert t.tax == round_money(D("61.99") * D("0.13")) == D("8.06")
+    assert t.total == D("46.99") + D("15.00") + D("8.06")
+
+
+def test_express_is_never_free_above_the_threshold() -> None:
+    t = price_order(lines(("A", 6)), CATALOG, EXPRESS_RULES, EXPRESS).totals
+    assert t.subtotal == D("111.00") and t.shipping == D("15.00")
+
+
+def test_express_fee_is_rounded_to_the_cent() -> None:
+    rules = PricingRules(D("5"), None, D("0"), express_fee=D("9.995"))
+    assert price_order(lines(("B", 1)), CATALOG, rules, EXPRESS).totals.shipping == D("10.00")
+
+
+def test_express_where_not_offered_is_refused() -> None:
+    rules = PricingRules(D("15.00"), None, D("0"), country="US")
+    with pytest.raises(DeliveryNotOffered) as err:
+        price_order(lines(("A", 1)), CATALOG, rules, EXPRESS)
+    assert err.value.delivery == EXPRESS and err.value.country == "US"
+    assert str(err.value) == "express delivery is not offered to US"
+    # The same order at standard delivery is fine there.
+    assert price_order(lines(("A", 1)), CATALOG, rules).totals.shipping == D("15.00")
+
+
+def test_standard_is_unchanged_where_express_is_offered() -> None:
+    for order in (lines(("A", 2), ("B", 3)), lines(("A", 6))):
+        standard = price_order(order, CATALOG, EXPRESS_RULES, DeliveryOption.STANDARD)
+        assert standard == price_order(order, CATALOG, RULES)
+    assert price_order(lines(("A", 1)), CATALOG, EXPRESS_RULES).totals.shipping == D("5.00")
