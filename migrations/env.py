@@ -5,8 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import models.supply_tables  # noqa: F401  (its tables join Base.metadata)
-from models.tables import Base
+from models.all_tables import Base
 
 config = context.config
 target_metadata = Base.metadata

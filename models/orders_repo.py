@@ -304,6 +304,17 @@ async def order_known(session: AsyncSession, order_id: str) -> bool:
     return await find_intake_by_order(session, order_id) is not None
 
 
+async def order_owner(session: AsyncSession, order_id: str) -> str | None:
+    """The customer an order belongs to, or None when there is no such order."""
+    order = await session.get(Order, order_id)
+    if order is not None:
+        return order.customer_id
+    intake = await find_intake_by_order(session, order_id)
+    if intake is None:
+        return None
+    return intake.customer_id or str(intake.workflow_input.get("customer", {}).get("id", ""))
+
+
 async def find_intake_by_order(session: AsyncSession, order_id: str) -> OrderIntake | None:
     """The create request behind an order number: the proof the order exists."""
     rows = await session.execute(

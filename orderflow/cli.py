@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from orderflow.api_client import add_api_options, api_base, api_http, api_key, auth_headers
 from orderflow.settings import Settings, get_settings
 
 
@@ -93,19 +94,21 @@ COMMANDS = {
 def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
     from orderflow.import_cli import run_import
 
-    api = args.api or f"http://{settings.api_host}:{settings.api_port}"
-    sys.exit(run_import(Path(args.file), api, args.format))
+    sys.exit(
+        run_import(
+            Path(args.file),
+            api_base(settings, args),
+            args.format,
+            headers=auth_headers(api_key(settings, args)),
+        )
+    )
 
 
 def cmd_print(settings: Settings, args: argparse.Namespace) -> None:
-    import httpx
-
-    api = args.api or f"http://{settings.api_host}:{settings.api_port}"
-    r = httpx.get(
-        f"{api}/orders/{args.order_id}/documents/{args.kind}",
-        params={"format": args.format},
-        timeout=60,
-    )
+    with api_http(settings, args) as http:
+        r = http.get(
+            f"/orders/{args.order_id}/documents/{args.kind}", params={"format": args.format}
+        )
     if r.status_code != 200:
         sys.exit(f"could not print {args.kind} of {args.order_id}: {r.status_code} {r.text}")
     out = Path(args.out or f"{args.order_id}-{args.kind}.{args.format}")
@@ -116,7 +119,7 @@ def cmd_print(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_staff(settings: Settings, args: argparse.Namespace) -> None:
     from orderflow.staff_cli import StaffClient
 
-    staff = StaffClient(args.api or f"http://{settings.api_host}:{settings.api_port}")
+    staff = StaffClient(api_http(settings, args))
     if args.command == "stock":
         staff.stock(args.sku)
     elif args.action == "list":
@@ -144,7 +147,7 @@ def cmd_staff(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_report(settings: Settings, args: argparse.Namespace) -> None:
     from orderflow.report_cli import ReportClient
 
-    client = ReportClient(args.api or f"http://{settings.api_host}:{settings.api_port}")
+    client = ReportClient(api_http(settings, args))
     params = {
         "from": args.start,
         "to": args.end,
@@ -166,13 +169,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     imp.add_argument("file", help="the file (.csv, or .jsonl with one order per line)")
     imp.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
-    imp.add_argument("--api", help="the API's address (default: this machine's dev stack)")
+    add_api_options(imp)
     prt = sub.add_parser("print", help="an order's confirmation, invoice or packing slip")
     prt.add_argument("order_id")
     prt.add_argument("kind", choices=["confirmation", "invoice", "packing-slip"])
     prt.add_argument("--format", choices=["pdf", "html"], default="pdf")
     prt.add_argument("--out", help="the file to write (default: ORDER-KIND.FORMAT)")
-    prt.add_argument("--api", help="the API's address (default: this machine's dev stack)")
+    add_api_options(prt)
     orders = sub.add_parser("orders", help="list, show, cancel, modify or approve orders")
     osub = orders.add_subparsers(dest="action", required=True, metavar="ACTION")
     lst = osub.add_parser("list", help="search orders (newest first)")
@@ -214,9 +217,22 @@ def main(argv: list[str] | None = None) -> None:
     report.add_argument("--category", help="only this category, for lists of products")
     report.add_argument("--format", choices=["table", "json"], default="table")
     for p in (*osub.choices.values(), stock, report):
-        p.add_argument("--api", help="the API's address (default: this machine's dev stack)")
+        add_api_options(p)
+    keys = sub.add_parser("keys", help="create, list or revoke API keys in the database")
+    ksub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    kcreate = ksub.add_parser("create", help="a new key, printed once")
+    kcreate.add_argument("--name", required=True)
+    kcreate.add_argument("--role", choices=["customer", "staff", "admin"], required=True)
+    kcreate.add_argument("--customer-id", help="the customer a customer key acts for")
+    ksub.add_parser("list", help="every key, without secrets")
+    ksub.add_parser("revoke", help="revoke a key").add_argument("key_id")
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.command == "keys":
+        from orderflow.keys_cli import run_keys
+
+        run_keys(settings, args)
+        return
     if args.command in ("import", "print"):
         (cmd_import if args.command == "import" else cmd_print)(settings, args)
         return

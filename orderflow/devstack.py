@@ -14,6 +14,7 @@ from types import FrameType
 
 import httpx
 
+from orderflow.dev_keys import DEV_CUSTOMER, ensure_dev_keys
 from orderflow.embedded import (
     child_env,
     start_postgres,
@@ -73,6 +74,7 @@ def run_dev_stack(settings: Settings) -> int:
     database_url = settings.database_url or start_postgres(data)
     upgrade(database_url)
     seed(database_url)
+    keys = asyncio.run(ensure_dev_keys(settings, database_url))
 
     host, _, port = settings.temporal_address.rpartition(":")
     temporal = start_temporal(data / "temporal.db", int(port), settings.temporal_ui_port, host)
@@ -109,6 +111,11 @@ def run_dev_stack(settings: Settings) -> int:
             f"  payment stand-in {settings.payment_url}   carrier stand-in {settings.carrier_url}\n"
             f"  emails sent     http://{settings.api_host}:{settings.mail_http_port}/messages\n"
             f"  PostgreSQL      {database_url}\n"
+            f"  staff key       {keys['staff']}\n"
+            f"  customer key    {keys['customer']}   (customer {DEV_CUSTOMER})\n"
+            f"  admin key       {keys['admin']}\n"
+            "  try: curl -H 'Authorization: Bearer <staff key>' "
+            f"{api}/orders   (the orderflow commands use the staff key by themselves)\n"
             "Press Ctrl-C to stop; the next start keeps the data and resumes orders in flight.\n",
             flush=True,
         )

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import psycopg
 
@@ -73,9 +73,15 @@ def search_attribute_args() -> list[str]:
 
 
 def start_temporal(
-    db_file: Path | None, port: int, ui_port: int, ip: str = "127.0.0.1", ui: bool = True
+    db_file: Path | None,
+    port: int,
+    ui_port: int,
+    ip: str = "127.0.0.1",
+    ui: bool = True,
+    log: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start the Temporal dev server; its state lives in db_file when one is given."""
+    """Start the Temporal dev server; its state lives in db_file when one is given, and what
+    it prints goes to `log` when one is given."""
     cmd = [
         temporal_binary(),
         "server",
@@ -97,7 +103,9 @@ def start_temporal(
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         cmd += ["--db-filename", str(db_file)]
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+    )
 
 
 async def wait_for_temporal(

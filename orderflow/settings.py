@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Where third parties (the carrier) post webhooks; defaults to the API's own address.
     public_url: str = ""
     max_body_bytes: int = 64 * 1024
+    # How long an API process trusts a key it checked (revoking clears its own cache at once).
+    api_key_cache_seconds: float = 10.0
+    # The key the `orderflow` staff commands send; empty means the dev stack's staff key.
+    api_key: str = ""
 
     payment_url: str = "http://127.0.0.1:8101"
     payment_port: int = 8101

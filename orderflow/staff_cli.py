@@ -26,8 +26,8 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 class StaffClient:
     """One API call per command; prints what came back."""
 
-    def __init__(self, api: str, out: IO[str] | None = None, actor: str = "staff-cli") -> None:
-        self.http = httpx.Client(base_url=api, timeout=60, headers={"X-Actor": actor})
+    def __init__(self, http: httpx.Client, out: IO[str] | None = None) -> None:
+        self.http = http
         self.out = out or sys.stdout
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import ActorDep, SessionDep, SessionsDep
+from api.auth import STAFF, ActorDep, CallerDep, check_customer, check_order
+from api.deps import SessionDep, SessionsDep
 from api.errors import ApiError
 from api.schemas import FeedbackBody, NoteBody
 from models import customers_repo
@@ -16,16 +17,23 @@ router = APIRouter(tags=["customers"])
 
 
 @router.get("/customers/{customer_id}")
-async def customer_picture(customer_id: str, session: SessionDep) -> dict[str, Any]:
+async def customer_picture(
+    customer_id: str, session: SessionDep, caller: CallerDep
+) -> dict[str, Any]:
     """Profile, addresses, every order with its status, open returns, lifetime value, loyalty
-    points, the communication log (emails and staff notes) and the customer's ratings."""
+    points, the communication log (emails and staff notes) and the customer's ratings.
+
+    A customer key sees its own picture, without staff notes."""
+    check_customer(caller, customer_id)
     picture = await customers_repo.customer_picture(session, customer_id)
     if picture is None:
         raise ApiError(404, "customer_not_found", f"no customer {customer_id}")
+    if caller.customer_id is not None:
+        picture["communication"] = [e for e in picture["communication"] if e["type"] != "note"]
     return picture
 
 
-@router.post("/customers/{customer_id}/notes", status_code=201)
+@router.post("/customers/{customer_id}/notes", status_code=201, dependencies=[STAFF])
 async def add_note(
     customer_id: str, body: NoteBody, sessions: SessionsDep, actor: ActorDep
 ) -> dict[str, Any]:
@@ -43,9 +51,12 @@ async def add_note(
 
 
 @router.post("/orders/{order_id}/feedback", status_code=201)
-async def rate_order(order_id: str, body: FeedbackBody, sessions: SessionsDep) -> dict[str, Any]:
+async def rate_order(
+    order_id: str, body: FeedbackBody, sessions: SessionsDep, caller: CallerDep
+) -> dict[str, Any]:
     """The customer rates an order they received; a new rating replaces the old one."""
     async with sessions.begin() as session:
+        await check_order(session, caller, order_id)
         order = await session.get(Order, order_id)
         if order is None:
             raise ApiError(404, "order_not_found", f"no order {order_id}")

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from api import documents
+from api.auth import CallerDep, check_order
 from api.deps import SessionDep, TemporalDep
 from api.routers.orders import current_view
 
@@ -22,9 +23,11 @@ async def order_document(
     kind: Literal["confirmation", "invoice", "packing-slip"],
     session: SessionDep,
     client: TemporalDep,
+    caller: CallerDep,
     fmt: Annotated[Literal["pdf", "html"], Query(alias="format")] = "pdf",
 ) -> Response:
     """The document as PDF (default) or HTML."""
+    await check_order(session, caller, order_id)
     doc = documents.build(await current_view(session, client, order_id), kind)
     name = f"{doc.number}.{fmt}"
     if fmt == "html":

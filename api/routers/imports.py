@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import ActorDep, SessionsDep, SettingsDep, TemporalDep
+from api.auth import ActorDep
+from api.deps import SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.importing import import_orders
 from models.order_import import parse

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from api import order_calls
-from api.deps import ActorDep, SessionDep, SettingsDep, TemporalDep
+from api.auth import ActorDep
+from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.intake import policy_from
 from api.routers.orders import current_view

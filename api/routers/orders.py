@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api import order_calls
-from api.deps import ActorDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.auth import STAFF, ActorDep, CallerDep, check_customer, check_order
+from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.intake import create_order, initial_view
 from api.schemas import (
@@ -27,6 +28,7 @@ from api.schemas import (
     SplitBody,
 )
 from models import orders_repo
+from models.api_keys import Caller
 from models.order import Channel, LineInput, OrderView
 from models.status import CLOSED, OrderStatus
 from models.tables import Warehouse
@@ -77,9 +79,11 @@ async def post_order(
     client: TemporalDep,
     settings: SettingsDep,
     actor: ActorDep,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> OrderView:
     """Place an order; the same Idempotency-Key (or channel order id) returns the same order."""
+    check_customer(caller, body.customer.id)
     view, created = await create_order(sessions, client, settings, body, idempotency_key, actor)
     if created:
         response.headers["Location"] = f"/orders/{view.order_id}"
@@ -99,10 +103,12 @@ async def reorder(
     client: TemporalDep,
     settings: SettingsDep,
     actor: ActorDep,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> OrderView:
     """Place the same lines again for the same customer (priced anew), linked both ways."""
     async with sessions() as session:
+        await check_order(session, caller, order_id)
         old = await current_view(session, client, order_id)
     new_body = OrderCreate(
         customer=old.customer,
@@ -124,14 +130,18 @@ async def reorder(
 
 
 @router.get("/orders/{order_id}", response_model=OrderView)
-async def get_order(order_id: str, session: SessionDep, client: TemporalDep) -> OrderView:
+async def get_order(
+    order_id: str, session: SessionDep, client: TemporalDep, caller: CallerDep
+) -> OrderView:
     """The order with its lines, totals, payments, shipments and history."""
+    await check_order(session, caller, order_id)
     return await current_view(session, client, order_id)
 
 
 @router.get("/orders")
 async def list_orders(
     session: SessionDep,
+    caller: CallerDep,
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
     customer_name: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
     customer_email: Annotated[str | None, Query(min_length=2, max_length=200)] = None,
@@ -152,8 +162,12 @@ async def list_orders(
     """Search the read model by any mix of filters, sorted, one page at a time.
 
     `customer_name`, `customer_email`, `customer_phone`, `product` (SKU or product name) and
-    `q` (any of those, the order number or the channel's order id) match partly.
+    `q` (any of those, the order number or the channel's order id) match partly. A customer
+    key sees its own orders only.
     """
+    if caller.customer_id is not None:
+        check_customer(caller, customer_id or caller.customer_id)
+        customer_id = caller.customer_id
     f = orders_repo.OrderFilter(
         customer_id=customer_id,
         customer_name=customer_name,
@@ -187,61 +201,78 @@ async def _page(
 async def customer_orders(
     customer_id: str,
     session: SessionDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Every order of one customer with its current status."""
+    check_customer(caller, customer_id)
     return await _page(session, orders_repo.OrderFilter(customer_id=customer_id), limit, cursor)
 
 
 async def _update(
-    session: AsyncSession, client: Client, order_id: str, name: str, req: object
+    session: AsyncSession, client: Client, caller: Caller, order_id: str, name: str, req: object
 ) -> OrderView:
-    """Run a validated update on an order the system knows; 404 for any other."""
-    await _ensure_known(session, order_id)
+    """Run a validated update on an order the caller may see; 404 for any other."""
+    await check_order(session, caller, order_id)
     return await order_calls.run_update(client, order_id, name, req)
-
-
-async def _ensure_known(session: AsyncSession, order_id: str) -> None:
-    if not await orders_repo.order_known(session, order_id):
-        raise ApiError(404, "order_not_found", f"no order {order_id}")
 
 
 @router.patch("/orders/{order_id}", response_model=OrderView)
 async def patch_order(
-    order_id: str, body: OrderModify, session: SessionDep, client: TemporalDep, actor: ActorDep
+    order_id: str,
+    body: OrderModify,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+    caller: CallerDep,
 ) -> OrderView:
     """Change address, contact or lines: 200 with the new view, or 409 with the rule."""
     if body.ship_to is None and body.contact is None and body.lines is None:
         raise ApiError(422, "nothing_to_change", "give ship_to, contact or lines")
     req = c.ModifyRequest(ship_to=body.ship_to, contact=body.contact, lines=body.lines, actor=actor)
-    return await _update(session, client, order_id, c.UPDATE_MODIFY, req)
+    return await _update(session, client, caller, order_id, c.UPDATE_MODIFY, req)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderView)
 async def cancel_order(
-    order_id: str, body: OrderCancel, session: SessionDep, client: TemporalDep, actor: ActorDep
+    order_id: str,
+    body: OrderCancel,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+    caller: CallerDep,
 ) -> OrderView:
     """Cancel with compensation: 200, or 409 with the reason it is refused."""
     req = c.CancelRequest(reason=body.reason, actor=actor)
-    return await _update(session, client, order_id, c.UPDATE_CANCEL, req)
+    return await _update(session, client, caller, order_id, c.UPDATE_CANCEL, req)
 
 
-@router.post("/orders/{order_id}/review", response_model=OrderView)
+@router.post("/orders/{order_id}/review", response_model=OrderView, dependencies=[STAFF])
 async def review_order(
-    order_id: str, body: ReviewBody, session: SessionDep, client: TemporalDep, actor: ActorDep
+    order_id: str,
+    body: ReviewBody,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+    caller: CallerDep,
 ) -> OrderView:
     """Staff approve or reject an order held for review."""
     req = c.ReviewDecision(decision=body.decision, note=body.note, actor=actor)
-    return await _update(session, client, order_id, c.UPDATE_REVIEW, req)
+    return await _update(session, client, caller, order_id, c.UPDATE_REVIEW, req)
 
 
-@router.post("/orders/{order_id}/split", response_model=OrderView)
+@router.post("/orders/{order_id}/split", response_model=OrderView, dependencies=[STAFF])
 async def split_order(
-    order_id: str, body: SplitBody, session: SessionDep, client: TemporalDep, actor: ActorDep
+    order_id: str,
+    body: SplitBody,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+    caller: CallerDep,
 ) -> OrderView:
     """Staff split the order's lines into parcels before picking; each ships on its own."""
-    await _ensure_known(session, order_id)
+    await check_order(session, caller, order_id)
     for p in body.parcels:
         if p.warehouse_id is not None and await session.get(Warehouse, p.warehouse_id) is None:
             raise ApiError(422, "unknown_warehouse", f"no warehouse {p.warehouse_id}")
@@ -253,13 +284,18 @@ async def split_order(
     return await order_calls.run_update(client, order_id, c.UPDATE_SPLIT, req)
 
 
-@router.post("/orders/{order_id}/payments", response_model=OrderView)
+@router.post("/orders/{order_id}/payments", response_model=OrderView, dependencies=[STAFF])
 async def post_payment(
-    order_id: str, body: PaymentBody, session: SessionDep, client: TemporalDep, actor: ActorDep
+    order_id: str,
+    body: PaymentBody,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+    caller: CallerDep,
 ) -> OrderView:
     """Record money received for a pay-later order (bank transfer, invoice)."""
     req = c.PaymentReceived(amount=body.amount, reference=body.reference, actor=actor)
-    return await _update(session, client, order_id, c.UPDATE_PAYMENT, req)
+    return await _update(session, client, caller, order_id, c.UPDATE_PAYMENT, req)
 
 
 @router.put("/orders/{order_id}/payment-method", response_model=OrderView)
@@ -269,33 +305,40 @@ async def put_payment_method(
     session: SessionDep,
     client: TemporalDep,
     actor: ActorDep,
+    caller: CallerDep,
 ) -> OrderView:
     """Send a new card or wallet after a decline."""
     req = c.PaymentMethodChange(method=body.method, token=body.token, actor=actor)
-    return await _update(session, client, order_id, c.UPDATE_PAYMENT_METHOD, req)
+    return await _update(session, client, caller, order_id, c.UPDATE_PAYMENT_METHOD, req)
 
 
-@router.post("/orders/{order_id}/exception-actions", response_model=OrderView)
+@router.post("/orders/{order_id}/exception-actions", response_model=OrderView, dependencies=[STAFF])
 async def post_exception_action(
     order_id: str,
     body: ExceptionActionBody,
     session: SessionDep,
     client: TemporalDep,
     actor: ActorDep,
+    caller: CallerDep,
 ) -> OrderView:
     """Reship, refund, or contact the customer about a carrier exception."""
     req = c.ExceptionAction(action=body.action, note=body.note, actor=actor)
-    return await _update(session, client, order_id, c.UPDATE_EXCEPTION_ACTION, req)
+    return await _update(session, client, caller, order_id, c.UPDATE_EXCEPTION_ACTION, req)
 
 
 @router.post("/orders/{order_id}/returns", response_model=OrderView)
 async def post_return(
-    order_id: str, body: ReturnBody, session: SessionDep, client: TemporalDep, actor: ActorDep
+    order_id: str,
+    body: ReturnBody,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+    caller: CallerDep,
 ) -> OrderView:
     """Ask to return delivered lines, for a refund or an exchange; 409 with the rule if not."""
     if body.kind == "exchange" and not body.exchange_lines:
         raise ApiError(422, "exchange_lines_missing", "an exchange names the goods wanted")
-    await _ensure_known(session, order_id)
+    await check_order(session, caller, order_id)
     req = c.ReturnRequest(
         lines=body.lines,
         reason=body.reason,
@@ -314,7 +357,7 @@ async def post_return(
 
 
 @router.get("/orders/{order_id}/messages")
-async def order_messages(order_id: str, session: SessionDep) -> dict[str, Any]:
+async def order_messages(order_id: str, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
     """Every email written about the order, with whether and when it was sent."""
-    await _ensure_known(session, order_id)
+    await check_order(session, caller, order_id)
     return {"items": await orders_repo.communication_log(session, order_id)}

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api import order_calls
-from api.deps import ActorDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.auth import ActorDep
+from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.replenishing import todays_plan
 from api.supply_schemas import (

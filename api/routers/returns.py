@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api import order_calls
-from api.deps import ActorDep, SessionDep, TemporalDep
+from api.auth import ActorDep
+from api.deps import SessionDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import ReturnDecisionBody, ReturnReceiptBody
 from models import returns_repo

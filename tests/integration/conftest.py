@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from api.app import create_app
+from models.api_keys import Role, create_key
 from orderflow.db import make_engine, make_sessions
 from orderflow.embedded import start_postgres, start_temporal, stop_process, wait_for_temporal
 from orderflow.migrate import upgrade
@@ -191,6 +192,13 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_sessions(engine)
 
 
+@pytest.fixture(scope="session")
+async def staff_key(sessions: async_sessionmaker[AsyncSession]) -> str:
+    async with sessions.begin() as s:
+        _, token = await create_key(s, "tests", Role.STAFF)
+    return token
+
+
 @dataclass
 class Stack:
     """What a test drives: the API, the worker, the database and the stand-ins."""
@@ -202,8 +210,28 @@ class Stack:
     payment: httpx.AsyncClient
     carrier: httpx.AsyncClient
     mail: httpx.AsyncClient
+    app: Any = None
+    staff_key: str = ""
     worker: Worker | None = None
     _made: list[Any] = field(default_factory=list)
+
+    def api_as(self, key: str | None) -> httpx.AsyncClient:
+        """An API client that sends `key` (or no key at all)."""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        made = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://api",
+            timeout=60,
+            headers=headers,
+        )
+        self._made.append(made)
+        return made
+
+    async def key(self, role: Role, customer_id: str | None = None) -> str:
+        """A new API key of the role (a customer key for `customer_id`)."""
+        async with self.sessions.begin() as s:
+            _, token = await create_key(s, f"test-{role.value}", role, customer_id)
+        return token
 
     async def start_worker(self) -> Worker:
         gateway = HttpPaymentGateway(self.settings.payment_url)
@@ -288,8 +316,11 @@ async def make_stack(
     temporal_client: Client,
     sessions: async_sessionmaker[AsyncSession],
     smtp_server: SmtpStandin,
+    staff_key: str,
 ) -> AsyncIterator[Any]:
-    """Builds a stack with its own task queue; keyword arguments override settings."""
+    """Builds a stack with its own task queue; keyword arguments override settings.
+
+    Its `api` client calls with a staff key; `api_as` gives clients with other keys."""
     made: list[Stack] = []
 
     async def make(start_worker: bool = True, **overrides: Any) -> Stack:
@@ -300,8 +331,13 @@ async def make_stack(
         stack = Stack(
             settings=settings,
             api=httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=60
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://api",
+                timeout=60,
+                headers={"Authorization": f"Bearer {staff_key}"},
             ),
+            app=app,
+            staff_key=staff_key,
             client=temporal_client,
             sessions=sessions,
             payment=httpx.AsyncClient(base_url=settings.payment_url, timeout=10),

@@ -70,3 +70,31 @@ async def test_signed_garbage_is_a_400(make_stack) -> None:
     )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "invalid_event"
+
+
+async def test_a_replayed_signed_request_is_refused_and_a_resend_is_not(make_stack, caplog) -> None:
+    stack = await make_stack(start_worker=False)
+    anonymous = stack.api_as(None)
+    body = _event("SO-19990101-00000000", event_id="evt-replay")
+    now = int(time.time())
+    headers = {**sign(WEBHOOK_SECRET, body, now), "content-type": "application/json"}
+    first = await anonymous.post("/webhooks/carrier", content=body, headers=headers)
+    assert first.status_code == 200, first.text
+    again = await anonymous.post("/webhooks/carrier", content=body, headers=headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "replayed"
+    assert any("replayed signature" in r.getMessage() for r in caplog.records)
+    # The carrier's own resend of the same event is signed anew, and accepted.
+    resend = {**sign(WEBHOOK_SECRET, body, now + 1), "content-type": "application/json"}
+    r = await anonymous.post("/webhooks/carrier", content=body, headers=resend)
+    assert r.status_code == 200, r.text
+
+
+async def test_without_a_secret_no_webhook_is_trusted(make_stack) -> None:
+    stack = await make_stack(start_worker=False, webhook_secret="")
+    body = _event("SO-19990101-00000000")
+    r = await stack.api_as(None).post(
+        "/webhooks/carrier",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 503 and r.json()["error"]["code"] == "webhooks_not_configured"

@@ -63,7 +63,17 @@ async def test_confirmation_invoice_and_packing_slip(make_stack, tmp_path: Path)
     server = ServerThread(create_app(stack.settings), free_port()).start()
     try:
         out = tmp_path / "invoice.pdf"
-        args = ["print", oid, "invoice", "--out", str(out), "--api", server.url]
+        args = [
+            "print",
+            oid,
+            "invoice",
+            "--out",
+            str(out),
+            "--api",
+            server.url,
+            "--key",
+            stack.staff_key,
+        ]
         await asyncio.to_thread(main, args)
         assert f"INV-{oid[3:]}" in _pdf_text(out.read_bytes())
     finally:

@@ -77,14 +77,15 @@ async def test_import_command_sends_the_file_in_parts(make_stack, tmp_path: Path
     server = ServerThread(create_app(stack.settings), free_port()).start()
     try:
         out, bar = io.StringIO(), io.StringIO()
-        code = await asyncio.to_thread(run_import, path, server.url, None, 1, out, bar)
+        auth = {"Authorization": f"Bearer {stack.staff_key}"}
+        code = await asyncio.to_thread(run_import, path, server.url, None, 1, out, bar, auth)
         assert code == SOME_REJECTED
         report = out.getvalue()
         assert "created     2" in report and "rejected    3" in report
         assert "line 5: invalid_lines" in report and "line 7: quantity 'x'" in report
         assert bar.getvalue().rstrip().endswith("4/4 orders")  # 4 sent, 1 refused locally
         out = io.StringIO()
-        code = await asyncio.to_thread(run_import, path, server.url, None, 40, out, bar)
+        code = await asyncio.to_thread(run_import, path, server.url, None, 40, out, bar, auth)
         assert "created     0\nduplicates  2" in out.getvalue() and code == SOME_REJECTED
     finally:
         server.stop()

@@ -11,8 +11,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, text
 
-import models.supply_tables  # noqa: F401  (its tables join Base.metadata)
-from models.tables import Base
+from models.all_tables import Base
 from orderflow.db import sqlalchemy_url
 from orderflow.embedded import start_postgres
 from orderflow.migrate import alembic_config

@@ -497,12 +497,14 @@ async def test_bad_parameters_are_refused(make_stack) -> None:
 
 
 async def test_report_from_the_command_line(seeded, api_server, capsys) -> None:
-    _, s = seeded
+    stack, s = seeded
 
     async def run(*args: str) -> tuple[int, str]:
         capsys.readouterr()
         try:
-            await asyncio.to_thread(main, ["report", *args, "--api", api_server.url])
+            await asyncio.to_thread(
+                main, ["report", *args, "--api", api_server.url, "--key", stack.staff_key]
+            )
             code = 0
         except SystemExit as exc:
             code = int(exc.code or 0)

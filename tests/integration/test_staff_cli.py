@@ -26,7 +26,7 @@ async def test_orders_and_stock_from_the_command_line(make_stack, capsys) -> Non
     async def run(*args: str) -> tuple[int, str]:
         capsys.readouterr()
         try:
-            await asyncio.to_thread(main, [*args, "--api", server.url])
+            await asyncio.to_thread(main, [*args, "--api", server.url, "--key", stack.staff_key])
             code = 0
         except SystemExit as exc:
             code = int(exc.code or 0)
