@@ -80,6 +80,8 @@ class PaymentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    # When given, it must be the order's: money in another currency is not that amount.
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
 
 

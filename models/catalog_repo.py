@@ -62,4 +62,5 @@ async def load_rules(session: AsyncSession, country: str, promo_code: str = "") 
         promotion=promotion,
         express_fee=rate.express_fee if rate else None,
         country=country,
+        currency=rate.currency if rate else None,
     )

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from models.money import round_money, same_currency
+from models.money import CurrencyMismatch, round_money, same_currency
 from models.order import DeliveryOption, LineInput, OrderLine, PricedOrder, Totals
 
 ZERO = Decimal("0.00")
@@ -45,6 +45,8 @@ class PricingRules:
     express_fee: Decimal | None = None
     # The ship-to country the rules were read for, to name it in refusals.
     country: str = ""
+    # The currency of the fees; None when no rate applies (nothing is charged).
+    currency: str | None = None
 
 
 class PricingError(ValueError):
@@ -113,7 +115,12 @@ def price_order(
         )
         for line in wanted
     ]
-    currency = same_currency(catalog[line.sku].currency for line in wanted)
+    try:
+        currency = same_currency(catalog[line.sku].currency for line in wanted)
+        if rules.currency is not None:
+            same_currency([currency, rules.currency])
+    except CurrencyMismatch as exc:
+        raise PricingError(f"cannot price in one currency: {exc}", []) from None
     subtotal = sum((line.line_total for line in priced), ZERO)
 
     promo = rules.promotion

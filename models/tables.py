@@ -118,6 +118,8 @@ class ShippingRate(Base):
     country: Mapped[str] = mapped_column(String(2), primary_key=True)
     fee: Mapped[Decimal] = mapped_column(Money)
     free_over: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    # The currency of the fees and the threshold; pricing refuses goods in another one.
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     # The express delivery fee, never waived; NULL where express is not offered.
     express_fee: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
 

@@ -294,6 +294,13 @@ async def post_payment(
     caller: CallerDep,
 ) -> OrderView:
     """Record money received for a pay-later order (bank transfer, invoice)."""
+    if body.currency is not None:
+        await check_order(session, caller, order_id)
+        wanted = (await current_view(session, client, order_id)).totals.currency
+        if body.currency != wanted:
+            raise ApiError(
+                422, "currency_mismatch", f"the order is in {wanted}, not {body.currency}"
+            )
     req = c.PaymentReceived(amount=body.amount, reference=body.reference, actor=actor)
     return await _update(session, client, caller, order_id, c.UPDATE_PAYMENT, req)
 

@@ -101,7 +101,11 @@ async def test_bank_transfer_waits_for_payment(make_stack) -> None:
     wrong = await stack.api.post(f"/orders/{oid}/payments", json={"amount": "1.00"})
     assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "amount_mismatch"
     total = order["totals"]["total"]
-    r = await stack.api.post(f"/orders/{oid}/payments", json={"amount": total, "reference": "B1"})
+    euros = {"amount": total, "currency": "EUR"}
+    wrong = await stack.api.post(f"/orders/{oid}/payments", json=euros)
+    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "currency_mismatch"
+    paid = {"amount": total, "currency": "USD", "reference": "B1"}
+    r = await stack.api.post(f"/orders/{oid}/payments", json=paid)
     assert r.status_code == 200, r.text
     view = await wait_status(stack.api, oid, "CONFIRMED")
     assert view["payments"][0]["status"] == "paid"

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from models.money import CurrencyMismatch, round_money
+from models.money import CurrencyMismatch, round_money, same_currency
 from models.order import DeliveryOption, LineInput
 from models.pricing import (
     CatalogItem,
@@ -80,8 +80,20 @@ def test_no_lines_is_an_error() -> None:
 
 
 def test_currencies_never_mix() -> None:
-    with pytest.raises(CurrencyMismatch):
+    # A refusal the caller sees (422), not a crash.
+    with pytest.raises(PricingError, match="one currency"):
         price_order(lines(("A", 1), ("EUR", 1)), CATALOG, RULES)
+    eur_rates = PricingRules(
+        shipping_fee=D("5.00"), free_shipping_over=None, tax_rate=D("0"), currency="EUR"
+    )
+    with pytest.raises(PricingError, match="one currency"):
+        price_order(lines(("A", 1)), CATALOG, eur_rates)
+    assert price_order(lines(("EUR", 1)), CATALOG, eur_rates).totals.currency == "EUR"
+
+
+def test_same_currency_names_what_differs() -> None:
+    with pytest.raises(CurrencyMismatch, match="EUR"):
+        same_currency(["USD", "EUR"])
 
 
 def test_rounding_is_half_up() -> None:
