@@ -26,9 +26,10 @@ def message_id(key: str) -> str:
 class OutboxDispatcher:
     """Polls the outbox and sends pending emails through SMTP.
 
-    A row is marked sent in the same transaction that locked it, after the server took the
-    message; only a crash between those two steps can send an email twice, and then with the
-    same Message-ID.
+    Each email is locked, sent and marked sent in a transaction of its own, committed as soon
+    as the server took it: a crash can only resend the one email that was in flight (with the
+    same Message-ID). One transaction for a whole batch would resend every email of the batch
+    that had gone out before the crash.
     """
 
     def __init__(
@@ -62,10 +63,14 @@ class OutboxDispatcher:
                     pass
 
     async def send_pending(self) -> int:
-        """Send one batch of pending emails; returns how many went out."""
+        """Send up to one batch of pending emails; returns how many went out."""
         sent = 0
-        async with self.sessions.begin() as session:
-            for row in await orders_repo.claim_pending_mail(session, self.batch):
+        for _ in range(self.batch):
+            async with self.sessions.begin() as session:
+                claimed = await orders_repo.claim_pending_mail(session, 1)
+                if not claimed:
+                    break
+                row = claimed[0]
                 try:
                     await self._send(row)
                 except MailUnavailable as exc:
@@ -78,7 +83,7 @@ class OutboxDispatcher:
                     row.status = "failed"
                     row.last_error = str(exc)[:500]
                     continue
-                sent += 1
+            sent += 1
         return sent
 
     async def _send(self, row: OutboxMessage) -> None:

@@ -17,6 +17,8 @@ from models.returns import ReturnView
 class SaveViewInput(BaseModel):
     view: OrderView
     seq: int
+    # When the workflow task that wrote it started: the attempt that completes wins.
+    version: int = 0
     new_customer_details: bool = False
     # Written in the same transaction as the view, so an email exists iff its step happened.
     notifications: list[Notification] = Field(default_factory=list)
@@ -43,7 +45,9 @@ class RecordActivities:
         async with self.sessions.begin() as session:
             if inp.new_customer_details:
                 await orders_repo.upsert_customer(session, inp.view)
-            await orders_repo.save_view(session, inp.view, inp.seq)
+            if not await orders_repo.save_view(session, inp.view, inp.seq, inp.version):
+                # A newer write is there: this one's alerts and emails are stale too.
+                return
             await orders_repo.save_alerts(session, inp.view.order_id, inp.alerts)
             await orders_repo.enqueue_notifications(session, inp.notifications)
 

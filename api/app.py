@@ -12,7 +12,9 @@ from temporalio.client import Client
 
 from api.auth import ADMIN, STAFF, get_caller
 from api.errors import error_body, install_error_handlers
+from api.input_guards import refuse_nul_characters, refuse_repeated_parameters
 from api.limits import BodyLimitMiddleware
+from api.openapi import install_openapi
 from api.routers import (
     admin,
     alerts,
@@ -59,11 +61,13 @@ def create_app(
         version="0.1.0",
         description="Every order is a durable Temporal workflow.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_characters), Depends(refuse_repeated_parameters)],
     )
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.temporal = client
     install_error_handlers(app)
+    install_openapi(app)
 
     @app.exception_handler(RecursionError)
     async def _too_deep(_: Request, __: RecursionError) -> JSONResponse:

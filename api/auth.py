@@ -7,7 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import get_sessionmaker, get_settings
@@ -51,13 +52,22 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+# Declared so the OpenAPI document names how to authenticate; get_caller reads the headers itself
+# to tell a missing key from a malformed one.
+BEARER = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
+# Keys are about 60 characters; anything far longer is not one, and is not worth hashing.
+MAX_KEY_LENGTH = 300
+
+
 async def get_caller(
     request: Request,
-    authorization: Annotated[str | None, Header(max_length=300)] = None,
-    x_api_key: Annotated[str | None, Header(max_length=300)] = None,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+    _api_key: Annotated[str | None, Security(API_KEY)] = None,
 ) -> Caller:
     """The caller behind the request's API key; 401 without a valid one."""
-    token = x_api_key
+    authorization = request.headers.get("authorization")
+    token = request.headers.get("x-api-key")
     if authorization is not None:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
@@ -65,6 +75,8 @@ async def get_caller(
         token = value.strip()
     if not token:
         raise _unauthorized("an API key is required (Authorization: Bearer <key>)")
+    if len(token) > MAX_KEY_LENGTH:
+        raise _unauthorized("unknown or revoked API key")
     digest = hash_key(token)
     cache = key_cache(request)
     caller = cache.get(digest)

@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 
 class ApiError(Exception):
@@ -29,6 +31,39 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every refusal."""
+
+    error: ErrorDetail
+
+
+# What each refusal status means, as the API documentation says it.
+ERROR_MEANINGS = {
+    400: "Malformed request: the body is not JSON, is nested too deeply, or a cursor is bad",
+    401: "No API key, or an unknown or revoked one",
+    403: "The key's role may not do this",
+    404: "No such resource, or one this key may not see",
+    409: "Refused by the state the resource is in",
+    413: "The request body is over the size limit",
+    422: "The request does not match the schema, or a business rule refuses it",
+    503: "A dependency is not available",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` documenting refusals with these statuses in the one error shape."""
+    return {
+        status: {"model": ErrorResponse, "description": ERROR_MEANINGS[status]}
+        for status in statuses
+    }
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """The JSON body of an error response."""
     return {"error": {"code": code, "message": message, "details": details}}
@@ -44,6 +79,16 @@ def _clean(errors: list[Any]) -> list[dict[str, Any]]:
         }
         for e in errors
     ]
+
+
+# Refusals raised by FastAPI and Starlette themselves. Their only 400 is a body that cannot be
+# parsed (a JSON number too long to read, nesting too deep).
+HTTP_ERROR_CODES = {
+    400: "malformed_json",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -71,8 +116,28 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
         )
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods of the resource at the request's path, for the `Allow` header of a 405.
+
+    Starlette names only the first route whose path matches; a resource such as /orders is served
+    by several. A literal path (/inventory/restock) is its own resource, not a value of a
+    parameter (/inventory/{sku}), so the routes with the fewest parameters win."""
+    path = request.url.path
+    matching = [
+        r
+        for r in request.app.router.routes
+        if isinstance(r, Route) and r.methods and r.path_regex.match(path)
+    ]
+    fewest = min((len(r.param_convertors) for r in matching), default=0)
+    methods = {m for r in matching if len(r.param_convertors) == fewest for m in r.methods or ()}
+    return ", ".join(sorted(methods))

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read; an HTTPException, so FastAPI's body parsing passes it on
+    instead of calling the body malformed."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, too_large(max_bytes))
+
+
+def too_large(max_bytes: int) -> str:
+    return f"the request body is over {max_bytes} bytes"
 
 
 class BodyLimitMiddleware:
@@ -37,7 +46,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -53,9 +62,7 @@ class BodyLimitMiddleware:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            error_body("body_too_large", f"the request body is over {self.max_bytes} bytes")
-        ).encode()
+        body = json.dumps(error_body("body_too_large", too_large(self.max_bytes))).encode()
         await send(
             {
                 "type": "http.response.start",

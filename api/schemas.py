@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
 from models.order import (
     Address,
     Channel,
     Customer,
     DeliveryOption,
+    Email,
     LineInput,
     PaymentInput,
     PaymentMethod,
+    Phone,
 )
-from workflows.contract import Contact
+
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_8601(value: object) -> object:
+    # Pydantic also reads numbers and numeric strings ("0") as Unix times; the API promises
+    # ISO 8601 (§11), and a number where a date belongs is a client's bug.
+    if isinstance(value, date) or (isinstance(value, str) and ISO_DATE.match(value)):
+        return value
+    raise ValueError("use ISO 8601: YYYY-MM-DD, or YYYY-MM-DDThh:mm:ssZ for a time")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_8601)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]
 
 
 def customer_payment(payment: PaymentInput) -> PaymentInput:
@@ -38,7 +63,7 @@ class OrderCreate(BaseModel):
     ship_to: Address
     bill_to: Address | None = None
     # The customer accepts that available items ship first and the rest follows.
-    allow_partial_shipment: bool = False
+    allow_partial_shipment: StrictBool = False
     # Express costs the ship-to country's express fee, and is refused where not offered.
     delivery: DeliveryOption = DeliveryOption.STANDARD
     payment: PaymentInput
@@ -51,13 +76,22 @@ class OrderCreate(BaseModel):
         return customer_payment(payment)
 
 
+class ContactBody(BaseModel):
+    """New contact details, held to the same rules as the order's customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email | None = None
+    phone: Phone | None = None
+
+
 class OrderModify(BaseModel):
     """An edit of a running order: any of address, contact, lines."""
 
     model_config = ConfigDict(extra="forbid")
 
     ship_to: Address | None = None
-    contact: Contact | None = None
+    contact: ContactBody | None = None
     lines: Annotated[list[LineInput], Field(min_length=1, max_length=200)] | None = None
 
 
@@ -106,7 +140,7 @@ class RestockBody(BaseModel):
     warehouse_id: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)
     ]
-    quantity: Annotated[int, Field(gt=0, le=1_000_000)]
+    quantity: Annotated[int, Field(gt=0, le=1_000_000, strict=True)]
 
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -186,7 +220,7 @@ class FeedbackBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rating: Annotated[int, Field(ge=1, le=5)]
+    rating: Annotated[int, Field(ge=1, le=5, strict=True)]
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 

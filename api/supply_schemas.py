@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
+from api.schemas import IsoDateTime
 from models.order import Email, Sku, Text
 
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Units = Annotated[int, Field(gt=0, le=1_000_000)]
+Units = Annotated[int, Field(gt=0, le=1_000_000, strict=True)]
 
 
 class _Body(BaseModel):
@@ -35,22 +35,22 @@ def _unique_skus(lines: list[L]) -> list[L]:
 
 
 class SafetyStockBody(_Body):
-    safety_stock: Annotated[int, Field(ge=0, le=10_000_000)]
+    safety_stock: Annotated[int, Field(ge=0, le=10_000_000, strict=True)]
 
 
 class SupplierProductBody(_Body):
     sku: Sku
     unit_cost: Annotated[Decimal, Field(gt=0, le=Decimal("1000000"), decimal_places=2)]
     currency: Currency
-    pack_size: Annotated[int, Field(gt=0, le=100_000)] = 1
-    preferred: bool = False
+    pack_size: Annotated[int, Field(gt=0, le=100_000, strict=True)] = 1
+    preferred: StrictBool = False
 
 
 class SupplierBody(_Body):
     name: Text
     email: Email
-    lead_time_days: Annotated[int, Field(ge=0, le=365)]
-    active: bool = True
+    lead_time_days: Annotated[int, Field(ge=0, le=365, strict=True)]
+    active: StrictBool = True
     products: Annotated[list[SupplierProductBody], Field(max_length=1000)] = []
 
     _unique = field_validator("products")(_unique_skus)
@@ -77,7 +77,7 @@ class PurchaseOrderConfirm(_Body):
     supplier_reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = (
         ""
     )
-    expected_at: datetime | None = None
+    expected_at: IsoDateTime | None = None
 
 
 class GoodsReceipt(_Body):
@@ -95,5 +95,5 @@ class ReplenishmentOrder(_Body):
 
     warehouse_id: Ident
     skus: Annotated[list[Sku], Field(max_length=500)] | None = None
-    window_days: Annotated[int, Field(ge=1, le=365)] | None = None
-    review_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    window_days: Annotated[int, Field(ge=1, le=365, strict=True)] | None = None
+    review_days: Annotated[int, Field(ge=0, le=365, strict=True)] | None = None

@@ -15,7 +15,11 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)]
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Quantity = Annotated[int, Field(gt=0, le=10_000)]
+# As long as the columns that keep them (customers, orders, order_intake, api_keys).
+CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+# Strict: JSON gives a count as a number; "2" or true for one is a client's bug, not a count.
+Quantity = Annotated[int, Field(gt=0, le=10_000, strict=True)]
 
 
 class Channel(StrEnum):
@@ -65,10 +69,10 @@ class Strict(BaseModel):
 class Customer(Strict):
     """Who places the order."""
 
-    id: Text
+    id: CustomerId
     name: Text
     email: Email
-    phone: OptionalText = ""
+    phone: Phone = ""
 
 
 class Address(Strict):

@@ -72,12 +72,23 @@ def parse_jsonl(text: str) -> list[ImportRow]:
 
 
 def parse_csv(text: str) -> list[ImportRow]:
-    reader = csv.DictReader(io.StringIO(text))
+    # newline="": the csv module reads line endings itself, a lone "\r" included.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows: list[ImportRow] = []
+    try:
+        _read_csv(reader, rows)
+    except csv.Error as exc:
+        # The rest of the file cannot be read; what was read stands.
+        rows.append(ImportRow([reader.line_num], error=f"not CSV: {exc}"))
+    return rows
+
+
+def _read_csv(reader: csv.DictReader[str], rows: list[ImportRow]) -> None:
     missing = [c for c in REQUIRED_CSV if c not in (reader.fieldnames or [])]
     if missing:
-        return [ImportRow([1], error=f"missing columns: {', '.join(missing)}")]
+        rows.append(ImportRow([1], error=f"missing columns: {', '.join(missing)}"))
+        return
     orders: dict[tuple[str, str], ImportRow] = {}
-    rows: list[ImportRow] = []
     for n, rec in enumerate(reader, start=2):
         rec = {k: (v or "").strip() for k, v in rec.items() if k}
         empty = [c for c in REQUIRED_CSV if not rec.get(c)]
@@ -99,7 +110,6 @@ def parse_csv(text: str) -> list[ImportRow]:
             row.lines.append(n)
         assert row.order is not None
         row.order["lines"].append({"sku": rec["sku"], "quantity": quantity})
-    return rows
 
 
 def _order_from(rec: dict[str, str], channel: str) -> dict[str, Any]:

@@ -30,8 +30,16 @@ from models.tables import (
 )
 
 
-async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
-    """Upsert the order row, its lines and new history entries; an older `seq` never wins."""
+async def save_view(session: AsyncSession, view: OrderView, seq: int, version: int = 0) -> bool:
+    """Upsert the order row, its lines, payments, shipments and new history entries, unless
+    what is stored is newer; returns whether this write was kept.
+
+    `version` orders the writer's workflow tasks (`workflows.steps.task_version`). A task that
+    never completes (its worker or the server died) may already have written; the attempt that
+    completes started later, so its write wins even with a smaller `seq`, and history entries
+    from `view.history[0].seq` on are replaced, not kept beside the stale ones. Within one task
+    (same version) the larger `seq` wins.
+    """
     values: dict[str, Any] = {
         "order_id": view.order_id,
         "customer_id": view.customer.id,
@@ -45,17 +53,21 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
         "currency": view.totals.currency,
         "view": view.model_dump(mode="json", exclude={"history"}),
         "last_seq": seq,
+        "version": version,
         "created_at": view.created_at,
         "updated_at": view.updated_at,
     }
     stmt = insert(Order).values(**values)
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[Order.order_id],
         set_={k: stmt.excluded[k] for k in values if k not in ("order_id", "created_at")},
         # A retried write of an older state must not overwrite a newer one.
-        where=Order.last_seq <= stmt.excluded.last_seq,
-    )
-    await session.execute(stmt)
+        where=tuple_(Order.version, Order.last_seq)
+        <= tuple_(stmt.excluded.version, stmt.excluded.last_seq),
+    ).returning(Order.order_id)
+    # The row lock this takes orders concurrent writes of one order until commit.
+    if (await session.execute(upsert)).first() is None:
+        return False
     await session.execute(delete(OrderLineRow).where(OrderLineRow.order_id == view.order_id))
     if view.lines:
         await session.execute(
@@ -95,6 +107,11 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
         )
     if view.history:
         await session.execute(
+            delete(OrderEvent).where(
+                OrderEvent.order_id == view.order_id, OrderEvent.seq >= view.history[0].seq
+            )
+        )
+        await session.execute(
             insert(OrderEvent)
             .values(
                 [
@@ -112,6 +129,7 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int) -> None:
             )
             .on_conflict_do_nothing()
         )
+    return True
 
 
 async def upsert_customer(session: AsyncSession, view: OrderView) -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -194,6 +195,8 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     view: Mapped[dict[str, Any]] = mapped_column(JSONB)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # When the workflow task that wrote the row started (µs): see orders_repo.save_view.
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

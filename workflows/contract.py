@@ -80,6 +80,9 @@ QUERY_CONSOLIDATION_VIEW = "consolidation_view"
 PATCH_LIFECYCLE_V2 = "lifecycle-v2-review-backorder-paylater-notifications"
 PATCH_SPLIT_SHIPMENTS = "split-shipments-v3"
 PATCH_CONTACT_SEARCH = "contact-search-attributes"
+PATCH_HOLD_BEFORE_PICKING = "hold-parcels-before-picking"
+PATCH_REAUTHORIZE_BEFORE_CONFIRMED = "reauthorize-edits-before-confirmed"
+PATCH_PARCEL_KNOWN_BEFORE_START = "parcel-known-before-its-start"
 
 SA_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SA_CUSTOMER = SearchAttributeKey.for_keyword("CustomerId")

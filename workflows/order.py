@@ -582,6 +582,9 @@ class OrderWorkflow:
 
     async def _pick_pack_book(self) -> None:
         v = self.view_
+        if self._v3 and self._parcels and workflow.patched(c.PATCH_HOLD_BEFORE_PICKING):
+            if not await self._hold_parcels():
+                return
         if len(self._parcels) > 1 or self._later:
             await self._ship_in_parcels()
             return
@@ -596,6 +599,28 @@ class OrderWorkflow:
                 raise
             # Nothing will ship: undo what confirmation did, so no stock or money stays held.
             await self._close(S.FAILED, "carrier", f"shipment refused: {_error_message(exc)}")
+
+    async def _hold_parcels(self) -> bool:
+        """Make the stock held match the parcels about to be picked, or fail the order.
+
+        A local activity's effect outlives a workflow task that never completed (the worker or
+        the server died first): an edit's new reservation can stay behind while the order never
+        learns of it, and a retried edit may then be refused. Reservations are declarative, so
+        stating them once more here undoes that, and changes nothing otherwise.
+        """
+        wanted: dict[str, int] = {}
+        for p in self._parcels:
+            for sku, q in p.lines.items():
+                wanted[sku] = wanted.get(sku, 0) + q
+        fixed = [ParcelRequest(warehouse_id=p.warehouse_id, lines=p.lines) for p in self._parcels]
+        reserve = await self._reserve(wanted, parcels=fixed)
+        if reserve.ok:
+            return True
+        short = self._shortage_text(reserve)
+        await self._close(S.FAILED, "system", f"stock no longer held: {short}")
+        # After the close, which resolves the order's open alerts: staff must look at this one.
+        self._alert("stock_lost", "critical", short)
+        return False
 
     async def _book(self, batch: int = 1) -> None:
         v = self.view_
@@ -699,6 +724,22 @@ class OrderWorkflow:
             for ln in v.lines
             if ln.sku in parcel.lines
         ]
+        record = ShipmentRecord(
+            shipment_id="",
+            tracking_number="",
+            warehouse=parcel.warehouse_id,
+            status="picking",
+            batch=parcel.batch,
+            shipment_no=no,
+            lines=parcel.lines,
+            amount=share,
+        )
+        # Known before the start is confirmed: when this workflow is behind (a crash, a slow
+        # task), the parcel's first reports arrive in the same task as the news of its start,
+        # and signals are handled first; a parcel not known yet would lose them.
+        known_first = workflow.patched(c.PATCH_PARCEL_KNOWN_BEFORE_START)
+        if known_first:
+            v.shipments.append(record)
         handle = await workflow.start_child_workflow(
             c.SHIPMENT_WORKFLOW,
             c.ShipmentInput(
@@ -728,18 +769,8 @@ class OrderWorkflow:
                 ]
             ),
         )
-        v.shipments.append(
-            ShipmentRecord(
-                shipment_id="",
-                tracking_number="",
-                warehouse=parcel.warehouse_id,
-                status="picking",
-                batch=parcel.batch,
-                shipment_no=no,
-                lines=parcel.lines,
-                amount=share,
-            )
-        )
+        if not known_first:
+            v.shipments.append(record)
         v.related.append({"type": "shipment", "id": no})
         self._children[no] = handle
         self._open_parcels.add(no)
@@ -1324,6 +1355,12 @@ class OrderWorkflow:
             S.BACKORDERED,
             S.AWAITING_PAYMENT,
         )
+        # The card may be authorized a moment before the order shows CONFIRMED (an edit waiting
+        # for the lock gets it first): a bigger total then needs a bigger authorization too,
+        # or the capture would be refused when the parcel leaves.
+        grown = authorized is not None and priced.totals.total > authorized.amount
+        if not needs_auth and grown and workflow.patched(c.PATCH_REAUTHORIZE_BEFORE_CONFIRMED):
+            needs_auth = True
         if needs_auth and (authorized is None or priced.totals.total > authorized.amount):
             try:
                 await self._authorize(priced.totals.total)
@@ -1916,6 +1953,7 @@ class OrderWorkflow:
             SaveViewInput(
                 view=view,
                 seq=seq,
+                version=steps.task_version(),
                 new_customer_details=self._dirty_customer,
                 notifications=outgoing,
                 alerts=list(self._alerts),

@@ -139,6 +139,18 @@ async def void(order_id: str, authorization_id: str, policy: c.OrderPolicy) -> N
     )
 
 
+def task_version() -> int:
+    """When the current workflow task started, in microseconds: what the read model orders a
+    workflow's writes by.
+
+    A local activity's write can outlive a task attempt that never completes (the worker or
+    the server died, or the task timed out); the attempt that does complete started later, so
+    its writes win. History length would not do: the retries of a task and a lost speculative
+    task for an update are not in the history, so they share one length.
+    """
+    return int(workflow.now().timestamp() * 1_000_000)
+
+
 def refusal(exc: EditRefused) -> ApplicationError:
     """A broken rule as the update failure the API answers 409 with."""
     return ApplicationError(

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from api.auth import key_cache
 from api.deps import SessionDep, SessionsDep, SettingsDep
 from api.errors import ApiError
 from models import api_keys
 from models.api_keys import Role
-from models.order import Text
+from models.order import CustomerId
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -23,9 +23,10 @@ SECRET_SETTINGS = frozenset({"webhook_secret", "api_key", "database_url"})
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Text
+    # Histories record the actor as "role:name" in 100 characters.
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     role: Literal["customer", "staff", "admin"]
-    customer_id: Text | None = None
+    customer_id: CustomerId | None = None
 
     @model_validator(mode="after")
     def _customer_keys_name_one(self) -> KeyCreate:

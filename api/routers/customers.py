@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from api.auth import STAFF, ActorDep, CallerDep, check_customer, check_order
 from api.deps import SessionDep, SessionsDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.schemas import FeedbackBody, NoteBody
 from models import customers_repo
 from models.tables import Order
@@ -50,7 +50,7 @@ async def add_note(
         return await customers_repo.add_note(session, customer_id, actor, body.text, body.order_id)
 
 
-@router.post("/orders/{order_id}/feedback", status_code=201)
+@router.post("/orders/{order_id}/feedback", status_code=201, responses=error_responses(409))
 async def rate_order(
     order_id: str, body: FeedbackBody, sessions: SessionsDep, caller: CallerDep
 ) -> dict[str, Any]:

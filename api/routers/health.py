@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.deps import SessionsDep, TemporalDep
@@ -14,7 +15,17 @@ from api.deps import SessionsDep, TemporalDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    # Each dependency: "ok", or "error: <kind of failure>".
+    checks: dict[str, str]
+
+
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "A dependency is not reachable"}},
+)
 async def healthz(sessions: SessionsDep, client: TemporalDep) -> JSONResponse:
     """200 when every dependency answers, 503 naming the ones that do not."""
     checks: dict[str, Any] = {"api": "ok"}

@@ -15,7 +15,20 @@ from models.order_import import parse
 router = APIRouter(tags=["imports"])
 
 
-@router.post("/imports")
+# The file is read raw (it may be larger than one JSON document could sensibly be), so its
+# media types are declared here for the OpenAPI document.
+FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post("/imports", openapi_extra=FILE_BODY)
 async def import_file(
     request: Request,
     sessions: SessionsDep,
@@ -31,7 +44,8 @@ async def import_file(
         text = (await request.body()).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError(400, "not_utf8", "the file must be UTF-8 text") from None
-    rows = parse(text, fmt)
+    # A CSV without even a header line would otherwise come back as one rejected row.
+    rows = parse(text, fmt) if text.strip() else []
     if not rows:
         raise ApiError(422, "empty_import", "the file holds no orders")
     return await import_orders(sessions, client, settings, rows, f"import:{actor}")

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from api import order_calls
 from api.auth import ActorDep
 from api.deps import SessionDep, SettingsDep, TemporalDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.intake import policy_from
 from api.routers.orders import current_view
 from api.schemas import MergeBody
@@ -23,7 +23,13 @@ S = OrderStatus
 PICKED = {S.PICKING, S.PACKED, S.PARTIALLY_SHIPPED, S.SHIPPED, S.DELIVERED, S.COMPLETED}
 
 
-@router.post("/merges", status_code=201, response_model=c.ConsolidationView)
+@router.post(
+    "/merges",
+    status_code=201,
+    response_model=c.ConsolidationView,
+    # 404 for an order that does not exist, 409 for orders that may not be merged.
+    responses=error_responses(404, 409),
+)
 async def merge_orders(
     body: MergeBody,
     session: SessionDep,

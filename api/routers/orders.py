@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -13,10 +12,11 @@ from temporalio.client import Client
 from api import order_calls
 from api.auth import STAFF, ActorDep, CallerDep, check_customer, check_order
 from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.intake import create_order, initial_view
 from api.schemas import (
     ExceptionActionBody,
+    IsoDateTime,
     OrderCancel,
     OrderCreate,
     OrderModify,
@@ -138,7 +138,7 @@ async def get_order(
     return await current_view(session, client, order_id)
 
 
-@router.get("/orders")
+@router.get("/orders", responses=error_responses(400))
 async def list_orders(
     session: SessionDep,
     caller: CallerDep,
@@ -150,8 +150,8 @@ async def list_orders(
     sku: Annotated[str | None, Query(max_length=64)] = None,
     product: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
     channel: Channel | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: IsoDateTime | None = None,
+    created_to: IsoDateTime | None = None,
     total_min: Annotated[Decimal | None, Query(ge=0, le=10**9)] = None,
     total_max: Annotated[Decimal | None, Query(ge=0, le=10**9)] = None,
     q: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
@@ -197,7 +197,7 @@ async def _page(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/customers/{customer_id}/orders")
+@router.get("/customers/{customer_id}/orders", responses=error_responses(400))
 async def customer_orders(
     customer_id: str,
     session: SessionDep,
@@ -218,7 +218,7 @@ async def _update(
     return await order_calls.run_update(client, order_id, name, req)
 
 
-@router.patch("/orders/{order_id}", response_model=OrderView)
+@router.patch("/orders/{order_id}", response_model=OrderView, responses=error_responses(409))
 async def patch_order(
     order_id: str,
     body: OrderModify,
@@ -230,11 +230,12 @@ async def patch_order(
     """Change address, contact or lines: 200 with the new view, or 409 with the rule."""
     if body.ship_to is None and body.contact is None and body.lines is None:
         raise ApiError(422, "nothing_to_change", "give ship_to, contact or lines")
-    req = c.ModifyRequest(ship_to=body.ship_to, contact=body.contact, lines=body.lines, actor=actor)
+    contact = c.Contact(**body.contact.model_dump()) if body.contact else None
+    req = c.ModifyRequest(ship_to=body.ship_to, contact=contact, lines=body.lines, actor=actor)
     return await _update(session, client, caller, order_id, c.UPDATE_MODIFY, req)
 
 
-@router.post("/orders/{order_id}/cancel", response_model=OrderView)
+@router.post("/orders/{order_id}/cancel", response_model=OrderView, responses=error_responses(409))
 async def cancel_order(
     order_id: str,
     body: OrderCancel,
@@ -248,7 +249,12 @@ async def cancel_order(
     return await _update(session, client, caller, order_id, c.UPDATE_CANCEL, req)
 
 
-@router.post("/orders/{order_id}/review", response_model=OrderView, dependencies=[STAFF])
+@router.post(
+    "/orders/{order_id}/review",
+    response_model=OrderView,
+    dependencies=[STAFF],
+    responses=error_responses(409),
+)
 async def review_order(
     order_id: str,
     body: ReviewBody,
@@ -262,7 +268,12 @@ async def review_order(
     return await _update(session, client, caller, order_id, c.UPDATE_REVIEW, req)
 
 
-@router.post("/orders/{order_id}/split", response_model=OrderView, dependencies=[STAFF])
+@router.post(
+    "/orders/{order_id}/split",
+    response_model=OrderView,
+    dependencies=[STAFF],
+    responses=error_responses(409),
+)
 async def split_order(
     order_id: str,
     body: SplitBody,
@@ -284,7 +295,12 @@ async def split_order(
     return await order_calls.run_update(client, order_id, c.UPDATE_SPLIT, req)
 
 
-@router.post("/orders/{order_id}/payments", response_model=OrderView, dependencies=[STAFF])
+@router.post(
+    "/orders/{order_id}/payments",
+    response_model=OrderView,
+    dependencies=[STAFF],
+    responses=error_responses(409),
+)
 async def post_payment(
     order_id: str,
     body: PaymentBody,
@@ -305,7 +321,9 @@ async def post_payment(
     return await _update(session, client, caller, order_id, c.UPDATE_PAYMENT, req)
 
 
-@router.put("/orders/{order_id}/payment-method", response_model=OrderView)
+@router.put(
+    "/orders/{order_id}/payment-method", response_model=OrderView, responses=error_responses(409)
+)
 async def put_payment_method(
     order_id: str,
     body: PaymentMethodBody,
@@ -319,7 +337,12 @@ async def put_payment_method(
     return await _update(session, client, caller, order_id, c.UPDATE_PAYMENT_METHOD, req)
 
 
-@router.post("/orders/{order_id}/exception-actions", response_model=OrderView, dependencies=[STAFF])
+@router.post(
+    "/orders/{order_id}/exception-actions",
+    response_model=OrderView,
+    dependencies=[STAFF],
+    responses=error_responses(409),
+)
 async def post_exception_action(
     order_id: str,
     body: ExceptionActionBody,
@@ -333,7 +356,7 @@ async def post_exception_action(
     return await _update(session, client, caller, order_id, c.UPDATE_EXCEPTION_ACTION, req)
 
 
-@router.post("/orders/{order_id}/returns", response_model=OrderView)
+@router.post("/orders/{order_id}/returns", response_model=OrderView, responses=error_responses(409))
 async def post_return(
     order_id: str,
     body: ReturnBody,

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from api import order_calls
 from api.auth import ActorDep
 from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.replenishing import todays_plan
 from api.supply_schemas import (
     GoodsReceipt,
@@ -255,7 +255,11 @@ async def _po_update(
     return await order_calls.run_update(client, po_id, name, req, PurchaseOrderView)
 
 
-@router.post("/purchase-orders/{po_id}/confirm", response_model=PurchaseOrderView)
+@router.post(
+    "/purchase-orders/{po_id}/confirm",
+    response_model=PurchaseOrderView,
+    responses=error_responses(409),
+)
 async def confirm_purchase_order(
     po_id: PoId,
     body: PurchaseOrderConfirm,
@@ -268,7 +272,11 @@ async def confirm_purchase_order(
     return await _po_update(session, client, po_id, pc.UPDATE_PO_CONFIRM, req)
 
 
-@router.post("/purchase-orders/{po_id}/receipts", response_model=PurchaseOrderView)
+@router.post(
+    "/purchase-orders/{po_id}/receipts",
+    response_model=PurchaseOrderView,
+    responses=error_responses(409),
+)
 async def receive_goods(
     po_id: PoId,
     body: GoodsReceipt,
@@ -290,7 +298,11 @@ async def receive_goods(
     return await _po_update(session, client, po_id, pc.UPDATE_PO_RECEIVE, req)
 
 
-@router.post("/purchase-orders/{po_id}/cancel", response_model=PurchaseOrderView)
+@router.post(
+    "/purchase-orders/{po_id}/cancel",
+    response_model=PurchaseOrderView,
+    responses=error_responses(409),
+)
 async def cancel_purchase_order(
     po_id: PoId,
     body: PurchaseOrderCancel,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import report_charts as charts
 from api.deps import SessionDep
 from api.errors import ApiError
+from api.schemas import IsoDate
 from models import customer_reports as customers
 from models import order_flow_reports as flow
 from models import sales_reports as sales
@@ -46,11 +47,11 @@ _pages = Environment(loader=PackageLoader("api"), autoescape=True)
 
 def get_period(
     first: Annotated[
-        date | None,
+        IsoDate | None,
         Query(alias="from", description="first day (UTC, YYYY-MM-DD); default: 29 days before"),
     ] = None,
     last: Annotated[
-        date | None, Query(alias="to", description="last day, included (UTC); default: today")
+        IsoDate | None, Query(alias="to", description="last day, included (UTC); default: today")
     ] = None,
 ) -> Period:
     """The period a report covers, from the `from` and `to` parameters."""

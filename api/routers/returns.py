@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api import order_calls
 from api.auth import ActorDep
 from api.deps import SessionDep, TemporalDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.schemas import ReturnDecisionBody, ReturnReceiptBody
 from models import returns_repo
 from models.returns import ReturnView
@@ -34,7 +34,9 @@ async def get_return(return_id: str, session: SessionDep, client: TemporalDep) -
     return await order_calls.query_return(client, return_id) or stored
 
 
-@router.post("/returns/{return_id}/decision", response_model=ReturnView)
+@router.post(
+    "/returns/{return_id}/decision", response_model=ReturnView, responses=error_responses(409)
+)
 async def decide_return(
     return_id: str,
     body: ReturnDecisionBody,
@@ -50,7 +52,9 @@ async def decide_return(
     )
 
 
-@router.post("/returns/{return_id}/receipt", response_model=ReturnView)
+@router.post(
+    "/returns/{return_id}/receipt", response_model=ReturnView, responses=error_responses(409)
+)
 async def receive_return(
     return_id: str,
     body: ReturnReceiptBody,

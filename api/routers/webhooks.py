@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from api import order_calls
 from api.deps import SessionsDep, SettingsDep, TemporalDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from models import webhooks_repo
 from providers.webhooks import SIGNATURE_HEADER, WebhookSignatureError, verify
 from workflows import contract as c
@@ -21,7 +21,7 @@ router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
 
 
-@router.post("/webhooks/carrier")
+@router.post("/webhooks/carrier", responses=error_responses(400, 401, 409, 413, 503))
 async def carrier_webhook(
     request: Request, settings: SettingsDep, client: TemporalDep, sessions: SessionsDep
 ) -> dict[str, Any]:

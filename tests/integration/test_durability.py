@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import text
+
 from tests.integration.helpers import TERMINAL, order_body, place, wait_booked, wait_status
 
 
@@ -56,3 +58,29 @@ async def test_order_finishes_after_its_worker_restarts(make_stack) -> None:
     ledger = (await stack.payment.get("/_admin/ledger")).json()
     auths = [a for a in ledger["authorizations"] if a["order_id"] == oid]
     assert len(auths) == 1 and len(auths[0]["captures"]) == 1
+
+
+async def test_stock_changed_behind_the_orders_back_is_restated_before_picking(
+    make_stack,
+) -> None:
+    # What a local activity leaves when its workflow task never completes (the worker or the
+    # server died first): here an edit's bigger reservation that the order never learnt of.
+    stack = await make_stack(warehouse_release_seconds=2)
+    sku = await stack.add_product({"WH-SHA": 10})
+    oid = (await place(stack.api, order_body([(sku, 2)])))["order_id"]
+    await wait_status(stack.api, oid, "CONFIRMED")
+    async with stack.sessions.begin() as s:
+        await s.execute(
+            text("update reservations set quantity = 3 where order_id = :o and sku = :s"),
+            {"o": oid, "s": sku},
+        )
+        await s.execute(text("update stock set reserved = 3 where sku = :s"), {"s": sku})
+
+    final = await wait_status(stack.api, oid, TERMINAL, 60)
+    assert final["status"] == "COMPLETED"
+    shipped = await stack.sql(
+        "select sum(quantity) from reservations where order_id = :o and state = 'shipped'", o=oid
+    )
+    assert shipped == [(2,)]
+    assert await stack.stock(sku) == {"WH-SHA": (8, 0)}
+    await stack.save_history(oid, "order_held_before_picking")

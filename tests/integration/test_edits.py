@@ -168,3 +168,29 @@ async def test_signals_follow_the_same_rules(make_stack) -> None:
 
 async def _view(stack, oid: str) -> dict:
     return (await stack.api.get(f"/orders/{oid}")).json()
+
+
+async def test_edit_while_the_card_is_being_authorized_is_authorized_too(make_stack) -> None:
+    # The authorization comes back before the order shows CONFIRMED; an edit waiting for the
+    # order's lock gets it first and must not leave a total bigger than what is authorized.
+    stack = await make_stack(warehouse_release_seconds=1)
+    sku = await stack.add_product({"WH-SHA": 10}, price="10.00")
+    await stack.payment.post("/_admin/latency", json={"seconds": 1.5})
+    try:
+        oid = (await place(stack.api, order_body([(sku, 1)])))["order_id"]
+        await eventually(
+            lambda: stack.api.get(f"/orders/{oid}"), lambda r: r.json()["status"] == "PLACED"
+        )
+        r = await stack.api.patch(f"/orders/{oid}", json={"lines": [{"sku": sku, "quantity": 3}]})
+        assert r.status_code == 200, r.text
+    finally:
+        await stack.payment.post("/_admin/latency", json={"seconds": 0})
+    view = await wait_status(stack.api, oid, {"COMPLETED", "FAILED"}, 60)
+    assert view["status"] == "COMPLETED"
+    ledger = (await stack.payment.get("/_admin/ledger")).json()["authorizations"]
+    auths = {a["id"]: a for a in ledger if a["order_id"] == oid}
+    captured = [a for a in auths.values() if a["captures"]]
+    assert len(captured) == 1
+    assert Decimal(captured[0]["captured_amount"]) == Decimal(view["totals"]["total"])
+    assert all(a["voids"] for a in auths.values() if not a["captures"])
+    await stack.save_history(oid, "order_edited_while_authorizing")

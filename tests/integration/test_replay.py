@@ -43,7 +43,14 @@ def _patches(path: Path) -> set[str]:
 def test_every_patch_replays_both_ways() -> None:
     """Each workflow.patched() change has an order history that took it and one from before."""
     orders = {p: _patches(p) for p in HISTORIES if p.stem.startswith("order_")}
-    for patch in (c.PATCH_LIFECYCLE_V2, c.PATCH_SPLIT_SHIPMENTS, c.PATCH_CONTACT_SEARCH):
+    for patch in (
+        c.PATCH_LIFECYCLE_V2,
+        c.PATCH_SPLIT_SHIPMENTS,
+        c.PATCH_CONTACT_SEARCH,
+        c.PATCH_HOLD_BEFORE_PICKING,
+        c.PATCH_REAUTHORIZE_BEFORE_CONFIRMED,
+        c.PATCH_PARCEL_KNOWN_BEFORE_START,
+    ):
         assert any(patch in found for found in orders.values()), patch
         assert any(patch not in found for found in orders.values()), patch
 

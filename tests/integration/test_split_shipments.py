@@ -80,7 +80,7 @@ async def test_two_warehouse_order_ships_in_two_parcels_and_completes(make_stack
         assert desc.parent_id == c.order_workflow_id(oid)
         assert desc.typed_search_attributes.get(c.SA_PARENT) == oid
         assert (await handle.result())["status"] == "delivered"
-    await stack.save_history(oid, "order_split_v3")
+    await stack.save_history(oid, "order_split_v4")
     await stack.save_history(related[0], "shipment_delivered")
 
 
