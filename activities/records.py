@@ -20,7 +20,8 @@ class SaveViewInput(BaseModel):
     # When the workflow task that wrote it started: the attempt that completes wins.
     version: int = 0
     new_customer_details: bool = False
-    # Written in the same transaction as the view, so an email exists iff its step happened.
+    # Written in the same transaction as the view (orders since PATCH_MAIL_AFTER_COMMIT send
+    # none here: see RecordActivities.enqueue_mail).
     notifications: list[Notification] = Field(default_factory=list)
     alerts: list[AlertRecord] = Field(default_factory=list)
 
@@ -50,6 +51,12 @@ class RecordActivities:
                 return
             await orders_repo.save_alerts(session, inp.view.order_id, inp.alerts)
             await orders_repo.enqueue_notifications(session, inp.notifications)
+
+    @activity.defn(name="records.enqueue_mail")
+    async def enqueue_mail(self, notifications: list[Notification]) -> None:
+        """Put emails in the outbox, each key once."""
+        async with self.sessions.begin() as session:
+            await orders_repo.enqueue_notifications(session, notifications)
 
     @activity.defn(name="records.save_return")
     async def save_return(self, view: ReturnView) -> None:

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
@@ -114,11 +115,30 @@ async def run_update(
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise ApiError(422, "invalid_edit", message) from None
     except RPCError as exc:
-        if _not_running(exc):
+        if not _not_running(exc):
+            raise
+        if await _still_running(client, order_id):
+            # The same statuses come back when the update reached a workflow task that then
+            # failed or timed out (a crash, an overloaded worker): nothing changed, try again.
             raise ApiError(
-                409, "closed", f"{order_id} is no longer running and cannot change"
+                503,
+                "try_again",
+                f"{order_id} could not take the change just now; nothing changed, try again",
+                headers={"Retry-After": "1"},
             ) from None
+        raise ApiError(
+            409, "closed", f"{order_id} is no longer running and cannot change"
+        ) from None
+
+
+async def _still_running(client: Client, order_id: str) -> bool:
+    try:
+        desc = await _handle(client, order_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
         raise
+    return desc.status == WorkflowExecutionStatus.RUNNING
 
 
 async def send_signal(client: Client, order_id: str, name: str, arg: Any = None) -> bool:

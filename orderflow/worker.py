@@ -79,6 +79,7 @@ def build_worker(
             inventory.price,
             risk.assess,
             records.save_view,
+            records.enqueue_mail,
             records.merge_partners,
             records.save_return,
             payment.authorize,

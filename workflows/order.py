@@ -1941,13 +1941,18 @@ class OrderWorkflow:
         return view
 
     async def _flush(self) -> None:
-        """Write the view, new history entries, alerts and emails in one local activity."""
+        """Write the view, new history entries and alerts in one local activity; emails in an
+        activity of their own."""
         if self._saved_seq == len(self._history):
             return
         seq = len(self._history)
         view = self._current_view(with_history=False)
         view.history = self._history[self._saved_seq :]
         outgoing = list(self._outgoing)
+        # A local activity runs before its workflow task is recorded; if that task is lost
+        # (a crash, a timeout) what it wrote stays, and an email cannot be taken back. A
+        # regular activity is only scheduled by a task that completed.
+        mail_later = bool(outgoing) and workflow.patched(c.PATCH_MAIL_AFTER_COMMIT)
         await workflow.execute_local_activity_method(
             RecordActivities.save_view,
             SaveViewInput(
@@ -1955,11 +1960,15 @@ class OrderWorkflow:
                 seq=seq,
                 version=steps.task_version(),
                 new_customer_details=self._dirty_customer,
-                notifications=outgoing,
+                notifications=[] if mail_later else outgoing,
                 alerts=list(self._alerts),
             ),
             start_to_close_timeout=LOCAL,
         )
+        if mail_later:
+            await workflow.execute_activity_method(
+                RecordActivities.enqueue_mail, outgoing, start_to_close_timeout=LOCAL
+            )
         self._saved_seq = max(self._saved_seq, seq)
         # Flushes may overlap (a handler and the main path): drop exactly what this one wrote.
         written = {n.key for n in outgoing}

@@ -50,6 +50,7 @@ def test_every_patch_replays_both_ways() -> None:
         c.PATCH_HOLD_BEFORE_PICKING,
         c.PATCH_REAUTHORIZE_BEFORE_CONFIRMED,
         c.PATCH_PARCEL_KNOWN_BEFORE_START,
+        c.PATCH_MAIL_AFTER_COMMIT,
     ):
         assert any(patch in found for found in orders.values()), patch
         assert any(patch not in found for found in orders.values()), patch
