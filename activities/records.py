@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +25,14 @@ class SaveViewInput(BaseModel):
     # none here: see RecordActivities.enqueue_mail).
     notifications: list[Notification] = Field(default_factory=list)
     alerts: list[AlertRecord] = Field(default_factory=list)
+
+
+class SystemOrder(BaseModel):
+    """An order the system places itself (an exchange), keyed by what caused it."""
+
+    key: str
+    order_id: str
+    workflow_input: dict[str, Any]
 
 
 class MergeQuery(BaseModel):
@@ -57,6 +66,14 @@ class RecordActivities:
         """Put emails in the outbox, each key once."""
         async with self.sessions.begin() as session:
             await orders_repo.enqueue_notifications(session, notifications)
+
+    @activity.defn(name="records.claim_system_order")
+    async def claim_system_order(self, inp: SystemOrder) -> None:
+        """Make the order known before its workflow starts, as the API does for a placed one."""
+        async with self.sessions.begin() as session:
+            await orders_repo.claim_intake(
+                session, inp.key, inp.order_id, "", inp.workflow_input, placed_by_customer=False
+            )
 
     @activity.defn(name="records.save_return")
     async def save_return(self, view: ReturnView) -> None:

@@ -167,13 +167,14 @@ class ChaosStack:
             carrier_url=p.carrier_url,
             smtp_port=str(p.smtp),
             mail_http_port=str(p.mail_http),
-            webhook_secret=self._webhook_secret(),
+            webhook_secret=self._webhook_secret("webhook-secret"),
+            payment_webhook_secret=self._webhook_secret("payment-webhook-secret"),
             log_level="WARNING",
             **self.settings,
         )
 
-    def _webhook_secret(self) -> str:
-        path = self.data / "webhook-secret"
+    def _webhook_secret(self, name: str) -> str:
+        path = self.data / name
         if not path.exists():
             path.write_text(secrets.token_hex(32))
         return path.read_text()

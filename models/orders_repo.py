@@ -347,15 +347,20 @@ async def claim_intake(
     order_id: str,
     request_hash: str,
     workflow_input: dict[str, Any],
+    *,
+    placed_by_customer: bool = True,
 ) -> OrderIntake:
-    """Record a create request under its key; when the key is taken, the earlier request wins."""
+    """Record a create request under its key; when the key is taken, the earlier request wins.
+
+    Only orders the customer placed count towards the velocity rule (not an exchange).
+    """
     customer = workflow_input.get("customer") or {}
     await session.execute(
         insert(OrderIntake)
         .values(
             key=key,
             order_id=order_id,
-            customer_id=customer.get("id"),
+            customer_id=customer.get("id") if placed_by_customer else None,
             request_hash=request_hash,
             workflow_input=workflow_input,
         )

@@ -44,7 +44,11 @@ def cmd_payment_standin(settings: Settings) -> None:
     from providers.payment_standin import create_app
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(state_path=settings.data_dir / "payment-standin.sqlite")
+    app = create_app(
+        state_path=settings.data_dir / "payment-standin.sqlite",
+        webhook_url=f"{settings.api_base_url}/webhooks/payments",
+        webhook_secret=settings.payment_webhook_secret,
+    )
     _serve(app, settings.api_host, settings.payment_port, settings)
 
 

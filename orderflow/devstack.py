@@ -96,6 +96,8 @@ def run_dev_stack(settings: Settings) -> int:
             database_url=database_url,
             data_dir=str(data),
             webhook_secret=settings.webhook_secret or _secret(data / "webhook-secret"),
+            payment_webhook_secret=settings.payment_webhook_secret
+            or _secret(data / "payment-webhook-secret"),
             **overrides,
         )
         for name in SERVICES:

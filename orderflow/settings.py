@@ -46,6 +46,8 @@ class Settings(BaseSettings):
 
     # Shared with the carrier for signed webhooks; the dev stack makes one if none is given.
     webhook_secret: str = ""
+    # Shared with the payment gateway for its signed webhooks (bank transfers that arrived).
+    payment_webhook_secret: str = ""
     webhook_tolerance_seconds: int = 300
 
     # How an order's units are spread over warehouses: fewest_shipments or nearest_first.

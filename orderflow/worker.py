@@ -82,6 +82,7 @@ def build_worker(
             records.enqueue_mail,
             records.merge_partners,
             records.save_return,
+            records.claim_system_order,
             payment.authorize,
             payment.capture,
             payment.void,

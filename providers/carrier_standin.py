@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -24,8 +23,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from providers.background_loop import BackgroundLoop
 from providers.sqlite_state import SqliteState
-from providers.webhooks import sign
+from providers.webhooks import post_signed
 
 log = logging.getLogger(__name__)
 
@@ -434,31 +434,28 @@ class ShipmentStore(SqliteState):
         return [self._view(row, admin=True) for row in rows]
 
 
-class Tracker:
+class Tracker(BackgroundLoop):
     """Moves parcels along their journey and drains the webhook outbox, in the background."""
 
+    name = "carrier-tracker"
+    idle_seconds = IDLE_POLL_SECONDS
+
     def __init__(self, store: ShipmentStore, step_seconds: float, webhook_secret: str) -> None:
+        super().__init__()
         self.store = store
         self.step_seconds = step_seconds
         self.webhook_secret = webhook_secret
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         """Start the background loop on the running event loop."""
-        self._wake = asyncio.Event()
         self._client = httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS)
-        self._task = asyncio.create_task(self._run(), name="carrier-tracker")
+        await super().start()
 
     async def stop(self) -> None:
         """Stop the loop; deliveries cut short stay in the outbox for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         abandoned = list(self._in_flight.values())
         self.drop_in_flight()
         # Waited for, so no delivery touches the store after it is closed.
@@ -473,23 +470,8 @@ class Tracker:
             task.cancel()
         self._in_flight.clear()
 
-    def poke(self) -> None:
-        """Make the loop look at the state again now."""
-        if self._wake is not None:
-            self._wake.set()
-
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            self._wake.clear()
-            try:
-                delay = self._tick(time.time())
-            except Exception:
-                # A bad row must not stop the tracking of every other parcel.
-                log.exception("carrier tracker tick failed")
-                delay = IDLE_POLL_SECONDS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+    async def _round(self) -> float:
+        return self._tick(time.time())
 
     def _tick(self, now: float) -> float:
         """Emit due events and start due deliveries; return how long to sleep."""
@@ -517,7 +499,11 @@ class Tracker:
     async def _deliver(self, head: sqlite3.Row) -> None:
         shipment_id = head["shipment_id"]
         try:
-            body = json.dumps(
+            assert self._client is not None
+            error = await post_signed(
+                self._client,
+                head["webhook_url"],
+                self.webhook_secret,
                 {
                     "event_id": head["event_id"],
                     "shipment_id": shipment_id,
@@ -527,22 +513,7 @@ class Tracker:
                     "occurred_at": head["occurred_at"],
                     "detail": head["detail"],
                 },
-                separators=(",", ":"),
-            ).encode()
-            headers = {"Content-Type": "application/json"}
-            if self.webhook_secret:
-                # Signed at each attempt, so a retry after a long outage is not too old.
-                headers.update(sign(self.webhook_secret, body, int(time.time())))
-            error: str | None = None
-            try:
-                assert self._client is not None
-                response = await self._client.post(
-                    head["webhook_url"], content=body, headers=headers
-                )
-                if not response.is_success:
-                    error = f"HTTP {response.status_code}"
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            )
             if error is None:
                 self.store.mark_delivered(head["event_id"], time.time())
             else:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from providers.json_http import JsonHttpClient, error_of
 
@@ -35,6 +37,18 @@ class PaymentRejected(PaymentError):
         self.reason = reason
         self.message = message
         self.status_code = status_code
+
+
+class TransferReceived(BaseModel):
+    """The gateway's webhook for a bank transfer that arrived, quoting the order number."""
+
+    event_id: str = Field(min_length=1, max_length=100)
+    type: Literal["transfer.received"]
+    transfer_id: str = Field(min_length=1, max_length=100)
+    reference: str = Field(min_length=1, max_length=200)
+    amount: Decimal = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    received_at: datetime
 
 
 class Authorization(BaseModel):

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from providers import payment_transfers as transfers
 from providers.sqlite_state import SqliteState
 
 _SCHEMA = """
@@ -54,7 +55,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE TABLE IF NOT EXISTS flaky_attempts (key TEXT PRIMARY KEY);
 """
 
-_TABLES = ("operations", "authorizations", "idempotency", "flaky_attempts")
+_TABLES = ("operations", "authorizations", "idempotency", "flaky_attempts", "transfers")
 
 Outcome = tuple[int, dict[str, Any]]
 
@@ -132,7 +133,7 @@ def _pad(value: Decimal, like: Decimal) -> Decimal:
 class Ledger(SqliteState):
     """The gateway's state in SQLite; every method runs without awaiting, so it is atomic."""
 
-    schema = _SCHEMA
+    schema = _SCHEMA + transfers.SCHEMA
 
     def reset(self) -> None:
         """Forget every authorization, operation and idempotency key."""
@@ -361,16 +362,29 @@ def _missing_key() -> JSONResponse:
     return _error(400, "idempotency_key_required", "the Idempotency-Key header is required")
 
 
-def create_app(state_path: Path | None = None) -> FastAPI:
-    """The payment gateway stand-in; its ledger lives in `state_path` (in memory if None)."""
+def create_app(
+    state_path: Path | None = None, webhook_url: str = "", webhook_secret: str = ""
+) -> FastAPI:
+    """The payment gateway stand-in; its ledger lives in `state_path` (in memory if None).
+
+    Transfers it receives are announced to `webhook_url`, signed with `webhook_secret`.
+    """
     ledger = Ledger(state_path)
     faults = Faults()
+    # An outage silences the gateway's webhooks too; they go out once it is back.
+    notifier = transfers.TransferNotifier(
+        lambda: ledger.conn, webhook_url, webhook_secret, paused=lambda: faults.down
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         ledger.open()
-        yield
-        ledger.close()
+        await notifier.start()
+        try:
+            yield
+        finally:
+            await notifier.stop()
+            ledger.close()
 
     app = FastAPI(title="Payment gateway stand-in", lifespan=lifespan)
     app.add_middleware(FaultMiddleware, faults=faults)
@@ -455,12 +469,24 @@ def create_app(state_path: Path | None = None) -> FastAPI:
     @app.post("/_admin/outage")
     async def outage(body: OutageBody) -> dict[str, Any]:
         faults.down = body.down
+        notifier.poke()
         return {"down": faults.down}
 
     @app.post("/_admin/latency")
     async def latency(body: LatencyBody) -> dict[str, Any]:
         faults.latency = body.seconds
         return {"seconds": faults.latency}
+
+    @app.post("/_admin/transfers", status_code=201)
+    async def receive_transfer(body: transfers.TransferBody) -> dict[str, Any]:
+        """Money a customer sent by bank transfer has arrived, quoting `reference`."""
+        booked = transfers.receive(ledger.conn, body, time.time())
+        notifier.poke()
+        return booked
+
+    @app.get("/_admin/transfers")
+    async def list_transfers() -> dict[str, Any]:
+        return {"transfers": transfers.dump(ledger.conn)}
 
     @app.get("/_admin/ledger")
     async def dump_ledger() -> dict[str, Any]:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import time
 from collections.abc import Mapping
+from typing import Any
+
+import httpx
 
 TIMESTAMP_HEADER = "X-Orderflow-Timestamp"
 SIGNATURE_HEADER = "X-Orderflow-Signature"
@@ -79,3 +84,21 @@ def verify(
         matched |= hmac.compare_digest(candidate.encode(), expected.encode())
     if not matched:
         raise WebhookSignatureError("signature mismatch")
+
+
+async def post_signed(
+    client: httpx.AsyncClient, url: str, secret: str, payload: dict[str, Any]
+) -> str | None:
+    """POST `payload` as JSON, signed now; None when the receiver took it, else what failed.
+
+    Signed at each attempt, so a retry after a long outage is not too old.
+    """
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers.update(sign(secret, body, int(time.time())))
+    try:
+        response = await client.post(url, content=body, headers=headers)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if response.is_success else f"HTTP {response.status_code}"

@@ -84,6 +84,7 @@ PATCH_HOLD_BEFORE_PICKING = "hold-parcels-before-picking"
 PATCH_REAUTHORIZE_BEFORE_CONFIRMED = "reauthorize-edits-before-confirmed"
 PATCH_PARCEL_KNOWN_BEFORE_START = "parcel-known-before-its-start"
 PATCH_MAIL_AFTER_COMMIT = "mail-from-completed-tasks-only"
+PATCH_RETURN_WRITES_AFTER_COMMIT = "return-writes-after-commit"
 
 SA_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SA_CUSTOMER = SearchAttributeKey.for_keyword("CustomerId")

@@ -14,6 +14,8 @@ UPDATE_PO_CONFIRM = "confirm_purchase_order"
 UPDATE_PO_RECEIVE = "receive_goods"
 UPDATE_PO_CANCEL = "cancel_purchase_order"
 QUERY_PO_VIEW = "purchase_order_view"
+# Receipts, views and emails written by regular activities, so only from completed tasks.
+PATCH_PO_WRITES_AFTER_COMMIT = "purchase-order-writes-after-commit"
 
 
 def purchase_order_workflow_id(po_id: str) -> str:

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from models.status import EditRefused
     from workflows import contract as c
     from workflows import purchase_contract as pc
-    from workflows.steps import LOCAL, refusal
+    from workflows.steps import refusal, write
 
 
 def _lines_text(view: PurchaseOrderView) -> str:
@@ -98,7 +98,7 @@ class PurchaseOrderWorkflow:
                 req.actor,
                 ", ".join(f"{q} x {sku}" for sku, q in sorted(req.lines.items())),
             )
-            self.view_ = await workflow.execute_local_activity_method(
+            self.view_ = await write(
                 PurchasingActivities.receive,
                 ReceiveInput(
                     view=after,
@@ -106,7 +106,7 @@ class PurchaseOrderWorkflow:
                     lines=req.lines,
                     strategy=self._inp.policy.allocation_strategy,
                 ),
-                start_to_close_timeout=LOCAL,
+                after_commit=self._after_commit,
             )
             served = self.view_.receipts[-1].backorders_served
         for order_id in served:
@@ -189,6 +189,10 @@ class PurchaseOrderWorkflow:
         return self.view()
 
     @property
+    def _after_commit(self) -> bool:
+        return workflow.patched(pc.PATCH_PO_WRITES_AFTER_COMMIT)
+
+    @property
     def _ended(self) -> bool:
         return self.view_.status not in OPEN_PO
 
@@ -221,8 +225,8 @@ class PurchaseOrderWorkflow:
         )
 
     async def _save(self, *mail: Notification) -> None:
-        await workflow.execute_local_activity_method(
+        await write(
             PurchasingActivities.save,
             SavePurchaseOrder(view=self.view_, notifications=list(mail)),
-            start_to_close_timeout=LOCAL,
+            after_commit=self._after_commit,
         )

@@ -10,7 +10,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities, PriceInput, ReturnStockInput
-    from activities.records import RecordActivities
+    from activities.records import RecordActivities, SystemOrder
     from models.order import PaymentInput, PaymentMethod, ShipmentRecord
     from models.order_number import make_order_number
     from models.returns import ReturnEvent, ReturnView
@@ -107,7 +107,9 @@ class ReturnWorkflow:
             updated_at=workflow.now(),
         )
         self._note("requested", inp.actor, inp.reason)
-        await self._save()
+        # Written within the first task, so the return is known to the API as soon as the order
+        # names it; a retry of that task can only write the same request again.
+        await self._save(known_at_once=True)
 
         try:
             await workflow.wait_condition(
@@ -131,14 +133,14 @@ class ReturnWorkflow:
         await workflow.wait_condition(lambda: self._receipt is not None)
         assert self._receipt is not None
         if self._receipt.condition == "sellable":
-            await workflow.execute_local_activity_method(
+            await steps.write(
                 InventoryActivities.restock_return,
                 ReturnStockInput(
                     return_id=inp.return_id,
                     warehouse_id=inp.warehouse,
                     lines={ln.sku: ln.quantity for ln in inp.lines},
                 ),
-                start_to_close_timeout=steps.LOCAL,
+                after_commit=workflow.patched(c.PATCH_RETURN_WRITES_AFTER_COMMIT),
             )
             self._note("restocked", "warehouse", inp.warehouse)
         else:
@@ -209,24 +211,36 @@ class ReturnWorkflow:
             start_to_close_timeout=steps.LOCAL,
         )
         order_id = make_order_number(workflow.now(), workflow.uuid4().int)
+        order = c.OrderInput(
+            order_id=order_id,
+            customer=inp.customer,
+            channel=inp.channel,
+            ship_to=inp.ship_to,
+            payment=PaymentInput(method=PaymentMethod.EXCHANGE_CREDIT),
+            priced=priced,
+            notes=f"exchange for {inp.order_id}, return {inp.return_id}",
+            created_at=workflow.now(),
+            actor="system",
+            related=[
+                {"type": "exchange-of", "id": inp.order_id},
+                {"type": "return", "id": inp.return_id},
+            ],
+            policy=inp.policy,
+        )
+        if workflow.patched(c.PATCH_RETURN_WRITES_AFTER_COMMIT):
+            # Known to the API from now on, though its workflow has not answered yet.
+            await steps.write(
+                RecordActivities.claim_system_order,
+                SystemOrder(
+                    key=f"exchange:{inp.return_id}",
+                    order_id=order_id,
+                    workflow_input=order.model_dump(mode="json"),
+                ),
+                after_commit=True,
+            )
         await workflow.start_child_workflow(
             c.ORDER_WORKFLOW,
-            c.OrderInput(
-                order_id=order_id,
-                customer=inp.customer,
-                channel=inp.channel,
-                ship_to=inp.ship_to,
-                payment=PaymentInput(method=PaymentMethod.EXCHANGE_CREDIT),
-                priced=priced,
-                notes=f"exchange for {inp.order_id}, return {inp.return_id}",
-                created_at=workflow.now(),
-                actor="system",
-                related=[
-                    {"type": "exchange-of", "id": inp.order_id},
-                    {"type": "return", "id": inp.return_id},
-                ],
-                policy=inp.policy,
-            ),
+            order,
             id=c.order_workflow_id(order_id),
             # The new order lives its own life once started.
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -259,7 +273,9 @@ class ReturnWorkflow:
         self._note(f"status:{status}", actor, reason)
         await self._save()
 
-    async def _save(self) -> None:
-        await workflow.execute_local_activity_method(
-            RecordActivities.save_return, self.view(), start_to_close_timeout=steps.LOCAL
+    async def _save(self, known_at_once: bool = False) -> None:
+        await steps.write(
+            RecordActivities.save_return,
+            self.view(),
+            after_commit=not known_at_once and workflow.patched(c.PATCH_RETURN_WRITES_AFTER_COMMIT),
         )

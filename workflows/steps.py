@@ -6,8 +6,10 @@ key and a third party never acts twice.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -27,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
 
 LOCAL = timedelta(seconds=30)
 REMOTE = timedelta(seconds=30)
+T = TypeVar("T")
 # Carrier events that mean the parcel has left the warehouse.
 SHIPPED_EVENTS = frozenset({"PICKED_UP", "IN_TRANSIT", "OUT_FOR_DELIVERY"})
 EXCEPTION_EVENTS = frozenset({"DELIVERY_FAILED", "LOST", "DAMAGED", "ADDRESS_PROBLEM"})
@@ -149,6 +152,19 @@ def task_version() -> int:
     task for an update are not in the history, so they share one length.
     """
     return int(workflow.now().timestamp() * 1_000_000)
+
+
+async def write(method: Callable[[Any, Any], Awaitable[T]], arg: Any, *, after_commit: bool) -> T:
+    """Run a database write of this workflow's own: as a local activity, or, `after_commit`,
+    as a regular one.
+
+    A local activity runs before its workflow task is recorded: if that task is lost (a crash,
+    a timeout) the write stays although the workflow may then take another path. A regular
+    activity is only scheduled by a task that completed.
+    """
+    if after_commit:
+        return await workflow.execute_activity_method(method, arg, start_to_close_timeout=LOCAL)
+    return await workflow.execute_local_activity_method(method, arg, start_to_close_timeout=LOCAL)
 
 
 def refusal(exc: EditRefused) -> ApplicationError:

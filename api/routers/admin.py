@@ -17,7 +17,7 @@ from models.order import CustomerId
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 # Settings that are secrets are shown as set or not, never by value.
-SECRET_SETTINGS = frozenset({"webhook_secret", "api_key", "database_url"})
+SECRET_SETTINGS = frozenset({"webhook_secret", "payment_webhook_secret", "api_key", "database_url"})
 
 
 class KeyCreate(BaseModel):

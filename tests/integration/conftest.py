@@ -40,6 +40,7 @@ from providers.smtp_standin import SmtpStandin
 from workflows.contract import workflow_id_for_reference
 
 WEBHOOK_SECRET = "integration-test-secret"
+PAYMENT_WEBHOOK_SECRET = "integration-test-payment-secret"
 HISTORIES = Path(__file__).parent.parent / "histories"
 
 
@@ -104,8 +105,13 @@ def temporal_address() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def payment_server(data_dir: Path) -> Iterator[ServerThread]:
-    server = ServerThread(payment_standin.create_app(data_dir / "payment.sqlite"), free_port())
+def payment_server(data_dir: Path, api_port: int) -> Iterator[ServerThread]:
+    app = payment_standin.create_app(
+        data_dir / "payment.sqlite",
+        webhook_url=f"http://127.0.0.1:{api_port}/webhooks/payments",
+        webhook_secret=PAYMENT_WEBHOOK_SECRET,
+    )
+    server = ServerThread(app, free_port())
     yield server.start()
     server.stop()
 
@@ -143,6 +149,7 @@ def base_settings(
         carrier_port=carrier_port,
         carrier_step_seconds=0.05,
         webhook_secret=WEBHOOK_SECRET,
+        payment_webhook_secret=PAYMENT_WEBHOOK_SECRET,
         smtp_port=smtp_server.port,
         outbox_poll_seconds=0.1,
         after_sales_window_seconds=1.0,

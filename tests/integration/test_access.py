@@ -11,7 +11,7 @@ from models.api_keys import Role
 from orderflow.keys_cli import run_keys
 from tests.integration.helpers import order_body, place, wait_status
 
-OPEN = {"/healthz", "/webhooks/carrier"}
+OPEN = {"/healthz", "/webhooks/carrier", "/webhooks/payments"}
 # What a customer key may call (on its own orders); everything else needs staff.
 CUSTOMER_ROUTES = {
     ("POST", "/orders"),
@@ -129,6 +129,7 @@ async def test_admin_keys_are_created_listed_and_revoked(make_stack) -> None:
 
     shown = (await admin.get("/admin/settings")).json()
     assert shown["webhook_secret"] == "(set)" and shown["api_port"] == stack.settings.api_port
+    assert shown["payment_webhook_secret"] == "(set)"
 
 
 async def test_first_admin_key_from_the_command_line(make_stack, capsys) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from providers.payment import (
     GatewayUnavailable,
@@ -338,3 +339,39 @@ async def test_ledger_survives_a_restart(tmp_path: Any) -> None:
         async with HttpPaymentGateway(url) as gateway:
             auth = await gateway.get_authorization(auth_id)
     assert auth.amount == Decimal("9.99")
+
+
+async def test_transfer_notices_retry_until_acknowledged_and_wait_out_an_outage() -> None:
+    """The gateway's webhooks come from an outbox: refused or unreachable, they are retried."""
+    answers: list[int] = [503, 200]
+    received: list[dict[str, Any]] = []
+    merchant = FastAPI()
+
+    @merchant.post("/webhooks/payments")
+    async def hook(body: dict[str, Any]) -> Response:
+        received.append(body)
+        return Response(status_code=answers.pop(0) if answers else 200)
+
+    with (
+        serve(merchant) as merchant_url,
+        serve(
+            create_app(webhook_url=f"{merchant_url}/webhooks/payments", webhook_secret="s")
+        ) as url,
+    ):
+        async with httpx.AsyncClient(base_url=url, timeout=5.0) as gw:
+            await gw.post("/_admin/outage", json={"down": True})
+            body = {"reference": "SO-1", "amount": "12.50", "currency": "USD"}
+            made = (await gw.post("/_admin/transfers", json=body)).json()
+            await asyncio.sleep(1.5)
+            assert received == [], "nothing is sent while the gateway is down"
+            await gw.post("/_admin/outage", json={"down": False})
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                listed = (await gw.get("/_admin/transfers")).json()["transfers"]
+                if listed[0]["delivered"]:
+                    break
+                await asyncio.sleep(0.1)
+    assert listed[0]["delivered"] and listed[0]["attempts"] == 2
+    assert [r["transfer_id"] for r in received] == [made["transfer_id"]] * 2
+    # The same event each time, so the merchant can recognise a resend.
+    assert received[0] == received[1] and received[0]["amount"] == "12.50"

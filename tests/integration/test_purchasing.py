@@ -110,7 +110,7 @@ async def test_receipt_adds_stock_and_wakes_a_backorder(make_stack) -> None:
 
     r = await stack.api.post(f"/purchase-orders/{po_id}/cancel", json={})
     assert r.status_code == 409
-    await stack.save_history(po_id, "purchase_order_received")
+    await stack.save_history(po_id, "purchase_order_received_v2")
     await stack.api.post(f"/orders/{oid}/cancel", json={})
 
 

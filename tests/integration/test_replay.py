@@ -13,6 +13,7 @@ from temporalio.worker import Replayer
 
 from orderflow.worker import WORKFLOWS
 from workflows import contract as c
+from workflows import purchase_contract as pc
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
@@ -40,10 +41,8 @@ def _patches(path: Path) -> set[str]:
     }
 
 
-def test_every_patch_replays_both_ways() -> None:
-    """Each workflow.patched() change has an order history that took it and one from before."""
-    orders = {p: _patches(p) for p in HISTORIES if p.stem.startswith("order_")}
-    for patch in (
+PATCHES = {
+    "order_": (
         c.PATCH_LIFECYCLE_V2,
         c.PATCH_SPLIT_SHIPMENTS,
         c.PATCH_CONTACT_SEARCH,
@@ -51,9 +50,19 @@ def test_every_patch_replays_both_ways() -> None:
         c.PATCH_REAUTHORIZE_BEFORE_CONFIRMED,
         c.PATCH_PARCEL_KNOWN_BEFORE_START,
         c.PATCH_MAIL_AFTER_COMMIT,
-    ):
-        assert any(patch in found for found in orders.values()), patch
-        assert any(patch not in found for found in orders.values()), patch
+    ),
+    "purchase_order_": (pc.PATCH_PO_WRITES_AFTER_COMMIT,),
+    "return_": (c.PATCH_RETURN_WRITES_AFTER_COMMIT,),
+}
+
+
+@pytest.mark.parametrize("prefix", sorted(PATCHES))
+def test_every_patch_replays_both_ways(prefix: str) -> None:
+    """Each workflow.patched() change has a history that took it and one from before."""
+    found = [_patches(p) for p in HISTORIES if p.stem.startswith(prefix)]
+    for patch in PATCHES[prefix]:
+        assert any(patch in patches for patches in found), patch
+        assert any(patch not in patches for patches in found), patch
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

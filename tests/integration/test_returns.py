@@ -57,7 +57,7 @@ async def test_partial_return_refunded_and_restocked(make_stack) -> None:
     order = await wait_status(stack.api, oid, "RETURNED")
     await stack.save_history(oid, "order_returned_v3")
     await stack.client.get_workflow_handle(f"return-{rid}").result()
-    await stack.save_history(rid, "return_refunded")
+    await stack.save_history(rid, "return_refunded_v2")
     ledger = (await stack.payment.get("/_admin/ledger")).json()
     auth = next(a for a in ledger["authorizations"] if a["order_id"] == oid)
     assert [Decimal(x["amount"]) for x in auth["refunds"]] == [Decimal("22.60")]
@@ -82,7 +82,7 @@ async def test_rejected_return_leaves_the_order_delivered(make_stack) -> None:
     await _return_status(stack, rid, "REJECTED")
     view = await wait_status(stack.api, oid, "DELIVERED")
     assert "return_rejected" in [h["kind"] for h in view["history"]]
-    await stack.save_history(rid, "return_rejected")
+    await stack.save_history(rid, "return_rejected_v2")
 
 
 async def test_damaged_return_is_refunded_but_not_restocked(make_stack) -> None:
@@ -121,12 +121,16 @@ async def test_exchange_starts_a_linked_order(make_stack) -> None:
     await stack2.api.post(f"/returns/{rid}/receipt", json={"condition": "sellable"})
     done = await _return_status(stack2, rid, "EXCHANGED")
     new_id = done["exchange_order_id"]
+    # Known the moment the return names it, whether or not its workflow has answered yet.
+    first = await stack2.api.get(f"/orders/{new_id}")
+    assert first.status_code == 200, first.text
+    assert first.json()["lines"][0]["sku"] == "SKU-CUP-002"
     new = await wait_status(stack2.api, new_id, {"CONFIRMED", "PACKED", "SHIPPED", "DELIVERED"})
     assert new["lines"][0]["sku"] == "SKU-CUP-002"
     assert new["payments"][0]["status"] == "paid"
     assert {"type": "exchange-of", "id": oid} in new["related"]
     original = await wait_status(stack2.api, oid, "RETURNED")
-    await stack2.save_history(rid, "return_exchanged")
+    await stack2.save_history(rid, "return_exchanged_v2")
     assert {"type": "exchange", "id": new_id} in original["related"]
 
 

@@ -34,7 +34,10 @@ SETUP_SCRIPT = ROOT / "deploy" / "temporal-setup.sh"
 POSTGRES_INIT = ROOT / "deploy" / "postgres-init.sql"
 
 # The only variable compose requires from the shell; everything else has a default.
-TEST_ENV = {"ORDERFLOW_WEBHOOK_SECRET": "test-webhook-secret"}
+TEST_ENV = {
+    "ORDERFLOW_WEBHOOK_SECRET": "test-webhook-secret",
+    "ORDERFLOW_PAYMENT_WEBHOOK_SECRET": "test-payment-webhook-secret",
+}
 
 # compose service -> the `orderflow` subcommand it runs.
 ORDERFLOW_COMMANDS = {
@@ -315,6 +318,7 @@ def test_orderflow_environment_is_valid_settings(
     settings = Settings()
     assert settings.temporal_address == "temporal:7233"
     assert settings.webhook_secret == TEST_ENV["ORDERFLOW_WEBHOOK_SECRET"]
+    assert settings.payment_webhook_secret == TEST_ENV["ORDERFLOW_PAYMENT_WEBHOOK_SECRET"]
 
 
 def test_database_password_is_the_one_given_to_postgresql() -> None:
@@ -325,12 +329,19 @@ def test_database_password_is_the_one_given_to_postgresql() -> None:
     assert "APP_DB_PASSWORD" in POSTGRES_INIT.read_text(), "the init script reads it"
 
 
-def test_webhook_secret_is_required_and_shared() -> None:
-    with pytest.raises(MissingVariableError, match="ORDERFLOW_WEBHOOK_SECRET"):
-        load_compose({})
-    services = load_compose({"ORDERFLOW_WEBHOOK_SECRET": "s3cret"})["services"]
-    for name in ("api", "carrier", "worker"):
-        assert environment(services[name])["ORDERFLOW_WEBHOOK_SECRET"] == "s3cret"
+@pytest.mark.parametrize(
+    ("variable", "senders"),
+    [
+        ("ORDERFLOW_WEBHOOK_SECRET", ("carrier",)),
+        ("ORDERFLOW_PAYMENT_WEBHOOK_SECRET", ("payment",)),
+    ],
+)
+def test_webhook_secrets_are_required_and_shared(variable: str, senders: tuple[str, ...]) -> None:
+    with pytest.raises(MissingVariableError, match=variable):
+        load_compose({k: v for k, v in TEST_ENV.items() if k != variable})
+    services = load_compose({**TEST_ENV, variable: "s3cret"})["services"]
+    for name in ("api", "worker", *senders):
+        assert environment(services[name])[variable] == "s3cret"
 
 
 def test_one_temporal_namespace_everywhere(services: dict[str, Any]) -> None:
