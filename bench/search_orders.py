@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import orders_repo
 from orderflow.db import make_engine, make_sessions
@@ -60,7 +60,7 @@ from generate_series(cast(:first as int), cast(:last as int)) g,
 """
 
 
-async def fill(sessions, n: int) -> None:  # type: ignore[no-untyped-def]
+async def fill(sessions: async_sessionmaker[AsyncSession], n: int) -> None:
     async with sessions.begin() as s:
         have = await s.scalar(text("select count(*) from orders where order_id like 'SO-B-%'"))
     if have >= n:
