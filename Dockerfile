@@ -25,7 +25,10 @@ COPY activities/ activities/
 COPY api/ api/
 COPY providers/ providers/
 COPY migrations/ migrations/
+# Bytecode compiled here: the runtime user cannot write it, and the workflow sandbox imports a
+# workflow's module afresh for every workflow it starts, compiling the source each time if none.
 RUN pip install . \
+    && python -m compileall -q /opt/orderflow/lib \
     && cd / && python -c "import orderflow.cli"
 
 # --- runtime: the virtualenv only, run as an unprivileged user ---------------------------------

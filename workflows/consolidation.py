@@ -15,10 +15,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.contract as c
+    import workflows.steps as steps
     from activities.logistics import CARRIER_REFUSED
     from models.order import ShipmentRecord
-    from workflows import contract as c
-    from workflows import steps
     from workflows.parcel import ParcelBase
 
 # How long the consolidation waits for orders to answer its invitation.

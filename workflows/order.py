@@ -14,6 +14,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.contract as c
+    import workflows.steps as steps
     from activities.inventory import (
         DELIVERY_NOT_OFFERED,
         BackorderInput,
@@ -54,8 +56,6 @@ with workflow.unsafe.imports_passed_through():
         check_cancellable,
         check_lines_editable,
     )
-    from workflows import contract as c
-    from workflows import steps
     from workflows.steps import (
         EXCEPTION_EVENTS,
         LOCAL,

@@ -13,10 +13,10 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.contract as c
+    import workflows.steps as steps
     from activities.inventory import InventoryActivities, ShipInput
     from models.order import Address, DeliveryOption, ShipmentRecord
-    from workflows import contract as c
-    from workflows import steps
 
 
 class ParcelBase:

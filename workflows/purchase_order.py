@@ -9,6 +9,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.contract as c
+    import workflows.purchase_contract as pc
     from activities.purchasing import PurchasingActivities, ReceiveInput, SavePurchaseOrder
     from models.notifications import STAFF, Notification
     from models.purchasing import (
@@ -24,8 +26,6 @@ with workflow.unsafe.imports_passed_through():
         status_after_cancel,
     )
     from models.status import EditRefused
-    from workflows import contract as c
-    from workflows import purchase_contract as pc
     from workflows.steps import refusal, write
 
 

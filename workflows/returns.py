@@ -9,14 +9,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.contract as c
+    import workflows.steps as steps
     from activities.inventory import InventoryActivities, PriceInput, ReturnStockInput
     from activities.records import RecordActivities, SystemOrder
     from models.order import PaymentInput, PaymentMethod, ShipmentRecord
     from models.order_number import make_order_number
     from models.returns import ReturnEvent, ReturnView
     from models.status import EditRefused
-    from workflows import contract as c
-    from workflows import steps
 
 
 def _refusal(rule: str, message: str) -> ApplicationError:

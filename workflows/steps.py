@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.contract as c
     from activities.logistics import (
         CARRIER_REFUSED,
         BookInput,
@@ -25,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.payment import CaptureInput, PaymentActivities, RefundInput, VoidInput
     from models.order import Address, DeliveryOption
     from models.status import EditRefused
-    from workflows import contract as c
 
 LOCAL = timedelta(seconds=30)
 REMOTE = timedelta(seconds=30)
