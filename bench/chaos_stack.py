@@ -32,6 +32,7 @@ from orderflow.seed import seed
 # Started in this order (the API last: it needs Temporal and PostgreSQL), stopped in reverse.
 SERVICES = ("payment-standin", "carrier-standin", "smtp-standin", "worker", "api")
 TEMPORAL = "temporal"
+WORKER = "worker"
 READY_WITHIN = 90.0
 
 
@@ -109,8 +110,20 @@ class UnplannedExit:
 class ChaosStack:
     """Starts, kills, stops and supervises the processes of one system."""
 
-    def __init__(self, data_dir: Path, settings: dict[str, str], keep: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, settings: dict[str, str], keep: bool = False, workers: int = 1
+    ) -> None:
         self.data = data_dir
+        # More worker processes on the same task queue: "worker", "worker-2", ...
+        self.services = tuple(
+            s
+            for name in SERVICES
+            for s in (
+                [name, *(f"{name}-{i}" for i in range(2, workers + 1))]
+                if name == WORKER
+                else [name]
+            )
+        )
         # Keep PostgreSQL's files after the run, to look into them.
         self.keep = keep
         self.ports = Ports()
@@ -148,7 +161,7 @@ class ChaosStack:
             await asyncio.to_thread(prepare, self.database_url)
         self.api_key = await issue_api_key(self.database_url)
         await self.start_temporal()
-        for name in SERVICES:
+        for name in self.services:
             await self.start_service(name)
         self.started_at = time.monotonic()
         self._supervisor = asyncio.create_task(self._supervise())
@@ -216,7 +229,7 @@ class ChaosStack:
 
     def _spawn(self, name: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "orderflow", name],
+            [sys.executable, "-m", "orderflow", WORKER if name.startswith(WORKER) else name],
             env=self.env(),
             stdin=subprocess.DEVNULL,
             stdout=self._log(name),
@@ -274,7 +287,7 @@ class ChaosStack:
         """Stop every process, services first, then Temporal and PostgreSQL."""
         if self._supervisor is not None:
             self._supervisor.cancel()
-        for name in (*reversed(SERVICES), TEMPORAL):
+        for name in (*reversed(self.services), TEMPORAL):
             proc = self.procs.get(name)
             if proc is not None:
                 await asyncio.to_thread(_stop, proc, signal.SIGTERM)

@@ -20,6 +20,8 @@ class PerfConfig:
     # Requests in flight at once from this client when orders are fired "all at once".
     concurrency: int = 64
     repeat: int = 1
+    # Worker processes on the order task queue (one Python process uses about one core).
+    workers: int = 1
     # Orders run to completion before anything is measured: the worker's first workflows pay
     # for imports and caches that no later order does.
     warmup: int = 10
@@ -89,7 +91,8 @@ class PerfConfig:
             [
                 f"bench.perf: {', '.join(self.only)}; repeat {self.repeat} (medians); "
                 f"{self.warmup} warm-up orders",
-                f"  orders {self.orders}, concurrency {self.concurrency}; latency "
+                f"  orders {self.orders}, concurrency {self.concurrency}, "
+                f"{self.workers} worker process(es); latency "
                 f"{self.latency_rate:g}/s for {self.latency_seconds:g} s (pool "
                 f"{self.latency_pool}); hot SKU {self.hot_orders} orders on "
                 f"{self.hot_units} units; open orders {self.open_orders}; search "
@@ -138,6 +141,7 @@ def parse_args(argv: list[str] | None = None) -> PerfConfig:
     p.add_argument("--orders", type=_positive, default=d.orders, help="lifecycle orders")
     p.add_argument("--concurrency", type=_positive, default=d.concurrency)
     p.add_argument("--repeat", type=_positive, default=d.repeat, help="report medians of R runs")
+    p.add_argument("--workers", type=_positive, default=d.workers, help="worker processes")
     p.add_argument("--warmup", type=int, default=d.warmup, help="unmeasured orders first")
     p.add_argument("--latency-rate", type=float, default=d.latency_rate, metavar="PER_S")
     p.add_argument("--latency-seconds", type=float, default=d.latency_seconds, metavar="S")
@@ -160,6 +164,7 @@ def parse_args(argv: list[str] | None = None) -> PerfConfig:
         orders=a.orders,
         concurrency=a.concurrency,
         repeat=a.repeat,
+        workers=a.workers,
         warmup=max(0, a.warmup),
         latency_rate=a.latency_rate,
         latency_seconds=a.latency_seconds,

@@ -26,7 +26,7 @@ class PerfStack:
 
     def __init__(self, cfg: PerfConfig, data_dir: Path) -> None:
         self.cfg = cfg
-        self.chaos = ChaosStack(data_dir, cfg.stack_settings())
+        self.chaos = ChaosStack(data_dir, cfg.stack_settings(), workers=cfg.workers)
 
     async def start(self) -> None:
         await self.chaos.start(
@@ -83,7 +83,7 @@ class PerfStack:
         pg = self.postgres_pid()
         return {
             "temporal server": [self.pid("temporal")],
-            "worker": [self.pid("worker")],
+            "worker": [p.pid for n, p in self.chaos.procs.items() if n.startswith("worker")],
             "api": [self.pid("api")],
             "postgresql": [pg] if pg else [],
             "stand-ins": [

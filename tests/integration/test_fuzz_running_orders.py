@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -57,13 +57,7 @@ from workflows.contract import (
 
 EXAMPLES = int(os.environ.get("ORDERFLOW_FUZZ_EXAMPLES", "20"))
 ROOT = Path(__file__).resolve().parents[2]
-FUZZ_SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+FUZZ_SETTINGS = settings(test_fuzz.FUZZ_SETTINGS, max_examples=EXAMPLES)
 
 # The states the fuzzed orders wait in. Review holds orders over REVIEW_OVER; every other
 # order stays well under it.
