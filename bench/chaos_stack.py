@@ -25,14 +25,13 @@ import httpx
 
 from models.api_keys import Role, create_key
 from orderflow.db import make_engine, make_sessions
+from orderflow.devstack import command_of, service_names
 from orderflow.embedded import child_env, start_postgres, start_temporal, wait_for_temporal
 from orderflow.migrate import upgrade
 from orderflow.seed import seed
 
 # Started in this order (the API last: it needs Temporal and PostgreSQL), stopped in reverse.
-SERVICES = ("payment-standin", "carrier-standin", "smtp-standin", "worker", "api")
 TEMPORAL = "temporal"
-WORKER = "worker"
 READY_WITHIN = 90.0
 
 
@@ -114,16 +113,7 @@ class ChaosStack:
         self, data_dir: Path, settings: dict[str, str], keep: bool = False, workers: int = 1
     ) -> None:
         self.data = data_dir
-        # More worker processes on the same task queue: "worker", "worker-2", ...
-        self.services = tuple(
-            s
-            for name in SERVICES
-            for s in (
-                [name, *(f"{name}-{i}" for i in range(2, workers + 1))]
-                if name == WORKER
-                else [name]
-            )
-        )
+        self.services = service_names(workers)
         # Keep PostgreSQL's files after the run, to look into them.
         self.keep = keep
         self.ports = Ports()
@@ -229,7 +219,7 @@ class ChaosStack:
 
     def _spawn(self, name: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "orderflow", WORKER if name.startswith(WORKER) else name],
+            [sys.executable, "-m", "orderflow", command_of(name)],
             env=self.env(),
             stdin=subprocess.DEVNULL,
             stdout=self._log(name),

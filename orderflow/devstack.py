@@ -31,6 +31,22 @@ from orderflow.settings import Settings
 DEV_DEFAULTS = {"after_sales_window_seconds": "60"}
 # Started in this order, stopped in reverse.
 SERVICES = ("payment-standin", "carrier-standin", "smtp-standin", "worker", "api")
+WORKER = "worker"
+
+
+def service_names(worker_processes: int) -> tuple[str, ...]:
+    """SERVICES with as many worker processes as asked: "worker", "worker-2", ...
+
+    One Python process uses about one core, so on a machine with more, more workers on the
+    same task queue move more orders.
+    """
+    extra = tuple(f"{WORKER}-{i}" for i in range(2, worker_processes + 1))
+    return tuple(n for s in SERVICES for n in ((s, *extra) if s == WORKER else (s,)))
+
+
+def command_of(service: str) -> str:
+    """The `orderflow` command a service runs."""
+    return WORKER if service.startswith(WORKER) else service
 
 
 def _secret(path: Path) -> str:
@@ -44,7 +60,7 @@ def _secret(path: Path) -> str:
 
 def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "orderflow", name], env=env, stdin=subprocess.DEVNULL
+        [sys.executable, "-m", "orderflow", command_of(name)], env=env, stdin=subprocess.DEVNULL
     )
 
 
@@ -100,7 +116,8 @@ def run_dev_stack(settings: Settings) -> int:
             or _secret(data / "payment-webhook-secret"),
             **overrides,
         )
-        for name in SERVICES:
+        services = service_names(settings.worker_processes)
+        for name in services:
             procs[name] = _spawn(name, env)
         api = settings.api_base_url
         _wait_healthy(f"{api}/healthz", procs, timeout=60)
@@ -133,7 +150,7 @@ def run_dev_stack(settings: Settings) -> int:
         return 0
     finally:
         print("stopping…", flush=True)
-        for name in reversed(SERVICES):
+        for name in reversed(list(procs)):
             if name in procs:
                 stop_process(procs[name])
         stop_process(temporal)

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     retry_max_interval_seconds: float = 10.0
     http_timeout_seconds: float = 5.0
 
+    # Worker processes the dev stack starts on the task queue (compose scales its own).
+    worker_processes: int = Field(default=1, ge=1, le=32)
     worker_max_concurrent_activities: int = 200
     worker_max_cached_workflows: int = 10_000
 
