@@ -150,8 +150,7 @@ def run_dev_stack(settings: Settings) -> int:
         return 0
     finally:
         print("stopping…", flush=True)
-        for name in reversed(list(procs)):
-            if name in procs:
-                stop_process(procs[name])
+        for proc in reversed(list(procs.values())):
+            stop_process(proc)
         stop_process(temporal)
         print("stopped", flush=True)

@@ -1949,9 +1949,7 @@ class OrderWorkflow:
         view = self._current_view(with_history=False)
         view.history = self._history[self._saved_seq :]
         outgoing = list(self._outgoing)
-        # A local activity runs before its workflow task is recorded; if that task is lost
-        # (a crash, a timeout) what it wrote stays, and an email cannot be taken back. A
-        # regular activity is only scheduled by a task that completed.
+        # An email cannot be taken back, so it leaves only from a completed task (steps.write).
         mail_later = bool(outgoing) and workflow.patched(c.PATCH_MAIL_AFTER_COMMIT)
         await workflow.execute_local_activity_method(
             RecordActivities.save_view,
@@ -1966,9 +1964,7 @@ class OrderWorkflow:
             start_to_close_timeout=LOCAL,
         )
         if mail_later:
-            await workflow.execute_activity_method(
-                RecordActivities.enqueue_mail, outgoing, start_to_close_timeout=LOCAL
-            )
+            await steps.write(RecordActivities.enqueue_mail, outgoing, after_commit=True)
         self._saved_seq = max(self._saved_seq, seq)
         # Flushes may overlap (a handler and the main path): drop exactly what this one wrote.
         written = {n.key for n in outgoing}
