@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.perf_bare import ACTIVITIES, run_bare, start_worker, stop_worker
 from bench.perf_config import PerfConfig
+from bench.perf_history import COUNTED, history_shape
 from bench.perf_orders import order_body, place_and_watch
 from bench.perf_profile import CpuMeter, SpyRecorder
 from bench.perf_stack import PerfStack
@@ -14,6 +15,7 @@ from bench.perf_stats import Outcome, latency_metrics, rate, ratio
 from bench.perf_table import Table, Target, number
 from bench.perf_watch import ReadModel
 from orderflow.settings import Settings
+from workflows.contract import workflow_id_for_reference
 
 
 async def run_lifecycle(
@@ -61,6 +63,9 @@ async def run_lifecycle(
     m.update(latency_metrics("e2e", wave.latencies(), scale=1.0))
     m.update(latency_metrics("post", wave.post_seconds()))
     m.update(meter.metrics())
+    client = await stack.temporal()
+    ours = [workflow_id_for_reference(oid) for oid in wave.ids]
+    m.update({f"hist_{k}": v for k, v in (await history_shape(client, ours)).items()})
 
     await _bare(stack, cfg, repeat, out)
     m["ratio"] = ratio(m["orders_per_s"], m["bare_per_s"])
@@ -79,8 +84,11 @@ async def _bare(stack: PerfStack, cfg: PerfConfig, repeat: int, out: Outcome) ->
     try:
         client = await stack.temporal()
         result = await run_bare(client, cfg.orders, cfg.concurrency, queue, f"bare-{repeat}")
+        ids = [f"bare-{repeat}-{i}" for i in range(cfg.orders)]
+        shape = await history_shape(client, ids)
     finally:
         stop_worker(worker)
+    out.metrics.update({f"bare_hist_{k}": v for k, v in shape.items()})
     if result.completed < result.workflows:
         out.note(f"bare: {result.workflows - result.completed} workflow(s) did not complete")
     out.metrics["bare_workflows"] = float(result.workflows)
@@ -120,7 +128,19 @@ def tables(m: dict[str, float]) -> list[Table]:
             rows,
             note=f"  ours / bare = {number(m['ratio'], 3)}; POST /orders under this load: "
             f"p50 {number(m['post_p50'], 1, 'ms')}, p99 {number(m['post_p99'], 1, 'ms')}",
-        )
+        ),
+        Table(
+            "1. What one workflow asks of the server (mean over a sample of histories)",
+            ["per workflow", "our order", "bare"],
+            [
+                [
+                    name,
+                    number(m.get(f"hist_{key}", float("nan")), 1),
+                    number(m.get(f"bare_hist_{key}", float("nan")), 1),
+                ]
+                for key, (name, _) in COUNTED.items()
+            ],
+        ),
     ]
 
 

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     mail_from: str = "orders@orderflow.example"
     staff_email: str = "staff@orderflow.example"
     outbox_poll_seconds: float = 0.5
+    # The longest an order's email waits for its next workflow task (see OrderPolicy).
+    mail_hold_seconds: float = Field(default=1.0, gt=0)
 
     # Retry ceiling for calls to third parties during an outage.
     retry_max_interval_seconds: float = 10.0

@@ -84,6 +84,7 @@ PATCH_HOLD_BEFORE_PICKING = "hold-parcels-before-picking"
 PATCH_REAUTHORIZE_BEFORE_CONFIRMED = "reauthorize-edits-before-confirmed"
 PATCH_PARCEL_KNOWN_BEFORE_START = "parcel-known-before-its-start"
 PATCH_MAIL_AFTER_COMMIT = "mail-from-completed-tasks-only"
+PATCH_MAIL_WITH_NEXT_TASK = "mail-with-the-next-task"
 PATCH_RETURN_WRITES_AFTER_COMMIT = "return-writes-after-commit"
 
 SA_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
@@ -195,6 +196,8 @@ class OrderPolicy(BaseModel):
     merge_window_seconds: float = 0.0
     # How long an order may sit in a status before staff are alerted; absent means no limit.
     sla_seconds: dict[str, float] = Field(default_factory=dict)
+    # The longest an email waits for the order's next workflow task to carry it out.
+    mail_hold_seconds: float = 1.0
 
 
 def remote_retry(policy: OrderPolicy) -> RetryPolicy:

@@ -86,6 +86,10 @@ class OrderWorkflow:
         self._history: list[HistoryEntry] = []
         self._alerts: list[AlertRecord] = []
         self._outgoing: list[Notification] = []
+        # The history length of the task each email was queued in, by key.
+        self._queued_in: dict[str, int] = {}
+        self._mail_with_next_task = False
+        self._mail_timer: asyncio.Task[None] | None = None
         self._sent_kinds: dict[str, int] = {}
         self._saved_seq = 0
         self._dirty_customer = True
@@ -302,6 +306,8 @@ class OrderWorkflow:
         self._v2 = workflow.patched(c.PATCH_LIFECYCLE_V2)
         # Orders since split shipments may take their units from several warehouses.
         self._v3 = self._v2 and workflow.patched(c.PATCH_SPLIT_SHIPMENTS)
+        # Orders since then carry their emails in their next workflow task, not an activity.
+        self._mail_with_next_task = self._v3 and workflow.patched(c.PATCH_MAIL_WITH_NEXT_TASK)
         if self._v2:
             if inp.policy.sla_seconds:
                 self._sla_watch = asyncio.create_task(self._watch_sla())
@@ -345,6 +351,7 @@ class OrderWorkflow:
                     self._set_status(S.COMPLETED, "system", "after-sales window closed")
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._flush()
+        await workflow.wait_condition(lambda: not self._mail_with_next_task or not self._outgoing)
         return self._current_view(with_history=True)
 
     async def _confirm_v1(self) -> None:
@@ -1843,6 +1850,7 @@ class OrderWorkflow:
                 text=text,
             )
         )
+        self._queued_in[self._outgoing[-1].key] = workflow.info().get_current_history_length()
 
     # ---- state, history and the read model --------------------------------------------
 
@@ -1941,16 +1949,32 @@ class OrderWorkflow:
         return view
 
     async def _flush(self) -> None:
-        """Write the view, new history entries and alerts in one local activity; emails in an
-        activity of their own."""
+        """Write the view, new history entries, alerts and the emails due in one local
+        activity.
+
+        An email cannot be taken back, so it leaves only once the workflow task that decided
+        it has completed: a local activity runs before its task is recorded, and a lost task
+        may be followed by one that decides otherwise. Emails of earlier tasks are due in any
+        later one; a short timer makes sure a later one comes. (Older orders send each batch
+        from a regular activity, steps.write.)
+        """
+        mail = self._due_mail()
         if self._saved_seq == len(self._history):
+            if self._mail_with_next_task:
+                if mail:
+                    await workflow.execute_local_activity_method(
+                        RecordActivities.enqueue_mail, mail, start_to_close_timeout=LOCAL
+                    )
+                self._mailed(mail)
             return
         seq = len(self._history)
         view = self._current_view(with_history=False)
         view.history = self._history[self._saved_seq :]
-        outgoing = list(self._outgoing)
-        # An email cannot be taken back, so it leaves only from a completed task (steps.write).
-        mail_later = bool(outgoing) and workflow.patched(c.PATCH_MAIL_AFTER_COMMIT)
+        mail_later = (
+            not self._mail_with_next_task
+            and bool(mail)
+            and workflow.patched(c.PATCH_MAIL_AFTER_COMMIT)
+        )
         await workflow.execute_local_activity_method(
             RecordActivities.save_view,
             SaveViewInput(
@@ -1958,15 +1982,39 @@ class OrderWorkflow:
                 seq=seq,
                 version=steps.task_version(),
                 new_customer_details=self._dirty_customer,
-                notifications=[] if mail_later else outgoing,
+                notifications=[] if mail_later else mail,
                 alerts=list(self._alerts),
             ),
             start_to_close_timeout=LOCAL,
         )
         if mail_later:
-            await steps.write(RecordActivities.enqueue_mail, outgoing, after_commit=True)
+            await steps.write(RecordActivities.enqueue_mail, mail, after_commit=True)
         self._saved_seq = max(self._saved_seq, seq)
-        # Flushes may overlap (a handler and the main path): drop exactly what this one wrote.
-        written = {n.key for n in outgoing}
-        self._outgoing = [n for n in self._outgoing if n.key not in written]
+        self._mailed(mail)
         self._dirty_customer = False
+
+    def _due_mail(self) -> list[Notification]:
+        if not self._mail_with_next_task:
+            return list(self._outgoing)
+        now = workflow.info().get_current_history_length()
+        return [n for n in self._outgoing if self._queued_in[n.key] < now]
+
+    def _mailed(self, mail: list[Notification]) -> None:
+        # Flushes may overlap (a handler and the main path): drop exactly what this one wrote.
+        written = {n.key for n in mail}
+        self._outgoing = [n for n in self._outgoing if n.key not in written]
+        if not self._mail_with_next_task:
+            return
+        timer = self._mail_timer
+        if self._outgoing and timer is None:
+            self._mail_timer = asyncio.create_task(self._mail_soon())
+        elif not self._outgoing and timer is not None:
+            self._mail_timer = None
+            timer.cancel()
+
+    async def _mail_soon(self) -> None:
+        """Wake the workflow in a later task for the emails still waiting, if nothing else
+        does first."""
+        await workflow.sleep(max(0.001, self._inp.policy.mail_hold_seconds))
+        self._mail_timer = None
+        await self._flush()

@@ -153,6 +153,7 @@ def base_settings(
         smtp_port=smtp_server.port,
         outbox_poll_seconds=0.1,
         after_sales_window_seconds=1.0,
+        mail_hold_seconds=0.2,
         retry_max_interval_seconds=0.5,
         # Tests place many orders for one customer; the review tests lower these themselves.
         review_orders_per_hour=10_000,
@@ -296,13 +297,15 @@ class Stack:
         )
         return {wh: (on, res) for wh, on, res in rows}
 
-    async def save_history(self, order_id: str, name: str) -> None:
+    async def save_history(self, order_id: str, name: str, closed: bool = False) -> None:
         """With ORDERFLOW_RECORD_HISTORIES=1, keep this order's (or return's) history for the
-        replay tests."""
+        replay tests; `closed` waits for its workflow to end first."""
         if os.environ.get("ORDERFLOW_RECORD_HISTORIES") != "1":
             return
-        workflow_id = workflow_id_for_reference(order_id)
-        history = await self.client.get_workflow_handle(workflow_id).fetch_history()
+        handle = self.client.get_workflow_handle(workflow_id_for_reference(order_id))
+        if closed:
+            await asyncio.wait_for(handle.result(), 30)
+        history = await handle.fetch_history()
         HISTORIES.mkdir(exist_ok=True)
         (HISTORIES / f"{name}.json").write_text(history.to_json())
 
