@@ -39,7 +39,22 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int, version: i
     completes started later, so its write wins even with a smaller `seq`, and history entries
     from `view.history[0].seq` on are replaced, not kept beside the stale ones. Within one task
     (same version) the larger `seq` wins.
+
+    Lines, payments and shipments equal to the stored view's are not written again: most
+    writes change the status and add history, and each statement costs the worker more than
+    the database.
     """
+    # Locked until commit, so concurrent writes of one order take turns and each compares
+    # against what the one before it stored.
+    stored = (
+        await session.execute(
+            select(
+                Order.view["lines"], Order.view["payments"], Order.view["shipments"], Order.last_seq
+            )
+            .where(Order.order_id == view.order_id)
+            .with_for_update()
+        )
+    ).first()
     values: dict[str, Any] = {
         "order_id": view.order_id,
         "customer_id": view.customer.id,
@@ -65,52 +80,42 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int, version: i
         where=tuple_(Order.version, Order.last_seq)
         <= tuple_(stmt.excluded.version, stmt.excluded.last_seq),
     ).returning(Order.order_id)
-    # The row lock this takes orders concurrent writes of one order until commit.
     if (await session.execute(upsert)).first() is None:
         return False
-    await session.execute(delete(OrderLineRow).where(OrderLineRow.order_id == view.order_id))
-    if view.lines:
-        await session.execute(
-            insert(OrderLineRow).values(
-                [
-                    {
-                        "order_id": view.order_id,
-                        "sku": ln.sku,
-                        "quantity": ln.quantity,
-                        "created_at": view.created_at,
-                        "unit_price": ln.unit_price,
-                        "line_total": ln.line_total,
-                    }
-                    for ln in view.lines
-                ]
+    doc = values["view"]
+    old_lines, old_payments, old_shipments, old_seq = stored or (None, None, None, None)
+    if doc["lines"] != old_lines:
+        await _save_lines(session, view)
+    if doc["payments"] != old_payments:
+        for p in view.payments:
+            await record_payment(
+                session,
+                order_id=view.order_id,
+                authorization_id=p.authorization_id,
+                amount=p.amount,
+                currency=p.currency,
+                status=p.status,
+                captured=p.captured,
             )
-        )
-    for p in view.payments:
-        await record_payment(
-            session,
-            order_id=view.order_id,
-            authorization_id=p.authorization_id,
-            amount=p.amount,
-            currency=p.currency,
-            status=p.status,
-            captured=p.captured,
-        )
-    # A split order's parcel has no carrier id until it is booked.
-    for sh in (sh for sh in view.shipments if sh.shipment_id):
-        await record_shipment(
-            session,
-            order_id=view.order_id,
-            shipment_id=sh.shipment_id,
-            tracking_number=sh.tracking_number,
-            warehouse_id=sh.warehouse,
-            status=sh.status,
-        )
+    if doc["shipments"] != old_shipments:
+        # A split order's parcel has no carrier id until it is booked.
+        for sh in (sh for sh in view.shipments if sh.shipment_id):
+            await record_shipment(
+                session,
+                order_id=view.order_id,
+                shipment_id=sh.shipment_id,
+                tracking_number=sh.tracking_number,
+                warehouse_id=sh.warehouse,
+                status=sh.status,
+            )
     if view.history:
-        await session.execute(
-            delete(OrderEvent).where(
-                OrderEvent.order_id == view.order_id, OrderEvent.seq >= view.history[0].seq
+        # Entries from a write that lost (see above) sit where these go.
+        if old_seq is None or old_seq >= view.history[0].seq:
+            await session.execute(
+                delete(OrderEvent).where(
+                    OrderEvent.order_id == view.order_id, OrderEvent.seq >= view.history[0].seq
+                )
             )
-        )
         await session.execute(
             insert(OrderEvent)
             .values(
@@ -130,6 +135,26 @@ async def save_view(session: AsyncSession, view: OrderView, seq: int, version: i
             .on_conflict_do_nothing()
         )
     return True
+
+
+async def _save_lines(session: AsyncSession, view: OrderView) -> None:
+    await session.execute(delete(OrderLineRow).where(OrderLineRow.order_id == view.order_id))
+    if view.lines:
+        await session.execute(
+            insert(OrderLineRow).values(
+                [
+                    {
+                        "order_id": view.order_id,
+                        "sku": ln.sku,
+                        "quantity": ln.quantity,
+                        "created_at": view.created_at,
+                        "unit_price": ln.unit_price,
+                        "line_total": ln.line_total,
+                    }
+                    for ln in view.lines
+                ]
+            )
+        )
 
 
 async def upsert_customer(session: AsyncSession, view: OrderView) -> None:

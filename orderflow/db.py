@@ -23,10 +23,11 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + sqlalchemy_url(url).removeprefix("postgresql+psycopg://")
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """An async engine with a pool sized for one process."""
+def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """An async engine with a pool sized for one process; `pre_ping` tests each connection
+    before it is handed out (one more round trip per transaction)."""
     return create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
     )
 
 

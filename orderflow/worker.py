@@ -133,7 +133,9 @@ async def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
     cache_workflow_bytecode()
     client = await connect(settings)
-    engine = make_engine(settings.database_url)
+    # No ping per transaction: a connection lost with a database restart fails its activity,
+    # which is retried, and the failure empties the pool of connections from before it.
+    engine = make_engine(settings.database_url, pre_ping=False)
     gateway = HttpPaymentGateway(settings.payment_url, timeout=settings.http_timeout_seconds)
     carrier = HttpCarrier(settings.carrier_url, timeout=settings.http_timeout_seconds)
     sessions = make_sessions(engine)

@@ -267,8 +267,10 @@ class Stack:
         return [m for m in messages if m["headers"].get("X-Orderflow-Order") == order_id]
 
     async def sql(self, query: str, **params: Any) -> list[Any]:
-        async with self.sessions() as s:
-            return list((await s.execute(text(query), params)).all())
+        """Run one statement in its own transaction; the rows it returns, if any."""
+        async with self.sessions.begin() as s:
+            result = await s.execute(text(query), params)
+            return list(result.all()) if result.returns_rows else []
 
     async def add_product(self, stock: dict[str, int], price: str = "10.00") -> str:
         """A fresh SKU only this test uses, with the given units per warehouse."""

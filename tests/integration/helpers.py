@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
+
+from models.order import Totals
 
 TERMINAL = {"COMPLETED", "CANCELLED", "FAILED"}
 
@@ -102,4 +105,12 @@ async def wait_booked(
         probe,
         lambda v: v["status"] == "PACKED" and any(s["status"] == "booked" for s in v["shipments"]),
         within,
+    )
+
+
+def usd_totals(total: Decimal) -> Totals:
+    """Totals of an order with no discount, shipping or tax."""
+    zero = Decimal("0")
+    return Totals(
+        currency="USD", subtotal=total, discount=zero, shipping=zero, tax=zero, total=total
     )

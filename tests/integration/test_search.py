@@ -17,9 +17,9 @@ from models.order import (
     OrderLine,
     OrderView,
     PaymentMethod,
-    Totals,
 )
 from models.status import OrderStatus
+from tests.integration.helpers import usd_totals
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -42,14 +42,7 @@ def _view(
         ship_to=Address(name=name, line1="1 Road", city="Town", postal_code="1", country="CN"),
         payment_method=PaymentMethod.CARD,
         lines=[OrderLine(sku=sku, name="x", quantity=1, unit_price=amount, line_total=amount)],
-        totals=Totals(
-            currency="USD",
-            subtotal=amount,
-            discount=Decimal("0"),
-            shipping=Decimal("0"),
-            tax=Decimal("0"),
-            total=amount,
-        ),
+        totals=usd_totals(amount),
         created_at=T0 + timedelta(days=n),
         updated_at=T0 + timedelta(days=n),
     )
