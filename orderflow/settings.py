@@ -106,7 +106,9 @@ class Settings(BaseSettings):
     # Worker processes the dev stack starts on the task queue (compose scales its own).
     worker_processes: int = Field(default=1, ge=1, le=32)
     worker_max_concurrent_activities: int = 200
-    worker_max_cached_workflows: int = 10_000
+    # Workflows a worker keeps in memory between their tasks, about 0.2 MiB each; one evicted
+    # replays its history on its next task.
+    worker_max_cached_workflows: int = Field(default=3_000, ge=1)
 
     log_level: str = "INFO"
 
