@@ -25,8 +25,8 @@ COPY activities/ activities/
 COPY api/ api/
 COPY providers/ providers/
 COPY migrations/ migrations/
-# Bytecode compiled here: the runtime user cannot write it, and the workflow sandbox imports a
-# workflow's module afresh for every workflow it starts, compiling the source each time if none.
+# Bytecode compiled here: the runtime user cannot write it, so each process would otherwise
+# compile every module it imports at start.
 RUN pip install . \
     && python -m compileall -q /opt/orderflow/lib \
     && cd / && python -c "import orderflow.cli"

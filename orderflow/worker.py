@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import compileall
 import logging
 import signal
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-import workflows
 from activities.inventory import InventoryActivities
 from activities.logistics import LogisticsActivities
 from activities.outbox import OutboxDispatcher
@@ -128,21 +125,8 @@ def build_dispatcher(
     )
 
 
-def cache_workflow_bytecode() -> None:
-    """Write the workflow modules' bytecode where it is missing, even under
-    PYTHONDONTWRITEBYTECODE.
-
-    The sandbox imports a workflow's module afresh for every workflow it starts or takes back
-    into its cache; without bytecode on disk each of those imports compiles the source again,
-    which under load cost more than the workflows' own work. A read-only install is left as it
-    is (its bytecode belongs in the image).
-    """
-    compileall.compile_dir(Path(workflows.__file__).parent, maxlevels=0, quiet=2)
-
-
 async def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
-    cache_workflow_bytecode()
     client = await connect(settings)
     # No ping per transaction: a connection lost with a database restart fails its activity,
     # which is retried, and the failure empties the pool of connections from before it.

@@ -44,6 +44,18 @@ PAYMENT_WEBHOOK_SECRET = "integration-test-payment-secret"
 HISTORIES = Path(__file__).parent.parent / "histories"
 
 
+def standin_clients(settings: Settings, smtp_server: SmtpStandin) -> dict[str, httpx.AsyncClient]:
+    """Clients of the payment, carrier and mail stand-ins' admin APIs, by Stack field."""
+    return {
+        "payment": httpx.AsyncClient(base_url=settings.payment_url, timeout=10),
+        "carrier": httpx.AsyncClient(base_url=settings.carrier_url, timeout=10),
+        "mail": httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=smtp_standin.create_app(smtp_server)),
+            base_url="http://mail",
+        ),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -352,12 +364,7 @@ async def make_stack(
             staff_key=staff_key,
             client=temporal_client,
             sessions=sessions,
-            payment=httpx.AsyncClient(base_url=settings.payment_url, timeout=10),
-            carrier=httpx.AsyncClient(base_url=settings.carrier_url, timeout=10),
-            mail=httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=smtp_standin.create_app(smtp_server)),
-                base_url="http://mail",
-            ),
+            **standin_clients(settings, smtp_server),
         )
         made.append(stack)
         if start_worker:

@@ -43,10 +43,9 @@ from api.app import create_app
 from models.status import OrderStatus
 from orderflow.embedded import child_env
 from orderflow.settings import Settings
-from providers import smtp_standin
 from providers.smtp_standin import SmtpStandin
 from tests.integration import test_fuzz
-from tests.integration.conftest import ServerThread, Stack
+from tests.integration.conftest import ServerThread, Stack, standin_clients
 from tests.integration.helpers import eventually, order_body, place
 from workflows.contract import (
     QUERY_VIEW,
@@ -265,12 +264,7 @@ async def rig(
         api=_client(create_app(held, client=temporal_client, sessions=sessions), staff_key),
         client=temporal_client,
         sessions=sessions,
-        payment=httpx.AsyncClient(base_url=held.payment_url, timeout=10),
-        carrier=httpx.AsyncClient(base_url=held.carrier_url, timeout=10),
-        mail=httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=smtp_standin.create_app(smtp_server)),
-            base_url="http://mail",
-        ),
+        **standin_clients(held, smtp_server),
         staff_key=staff_key,
     )
     flowing_api = _client(create_app(flowing, client=temporal_client, sessions=sessions), staff_key)
