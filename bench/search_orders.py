@@ -100,6 +100,7 @@ async def main(n: int, runs: int) -> None:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("vacuum analyze orders"))
         await conn.execute(text("vacuum analyze order_lines"))
+        await conn.execute(text("vacuum analyze order_customer_names"))
     print(f"read model ready with {n:,} orders in {time.perf_counter() - t0:.0f} s")
     customers = max(1, int(n * CUSTOMERS_PER_ORDER))
     rnd = random.Random(7)

@@ -30,7 +30,7 @@ from api.schemas import (
 from models import orders_repo
 from models.api_keys import Caller
 from models.order import Channel, LineInput, OrderView
-from models.status import CLOSED, OrderStatus
+from models.status import OrderStatus
 from models.tables import Warehouse
 from workflows import contract as c
 from workflows.contract import OrderInput
@@ -41,18 +41,22 @@ OrderIdPath = Annotated[str, "order number"]
 
 
 async def current_view(session: AsyncSession, client: Client, order_id: str) -> OrderView:
-    """From the workflow while it runs, from PostgreSQL once it has ended; with the links kept
-    in the read model (reorders) and the customer's other open orders."""
-    view = await _live_or_stored(session, client, order_id)
+    """The order as last recorded, with the links kept in the read model (reorders) and the
+    customer's other open orders."""
+    view = await _recorded_or_live(session, client, order_id)
     for link in await orders_repo.links_of(session, order_id, view.customer.id):
         if link not in view.related:
             view.related.append(link)
     return view
 
 
-async def _live_or_stored(session: AsyncSession, client: Client, order_id: str) -> OrderView:
+async def _recorded_or_live(session: AsyncSession, client: Client, order_id: str) -> OrderView:
+    """From the read model, which every step of an order's workflow writes before the step
+    completes (and an edit before it answers): what it shows is the order less, at most, the
+    step in progress. Asking the workflow instead would queue behind that very step in a busy
+    worker. Only an order accepted but not recorded yet is asked of its workflow."""
     stored = await orders_repo.load_view(session, order_id)
-    if stored is not None and stored.status in CLOSED:
+    if stored is not None:
         return stored
     intake = await orders_repo.find_intake_by_order(session, order_id)
     # Give the connection back before waiting on Temporal: a slow query must not starve
@@ -61,13 +65,10 @@ async def _live_or_stored(session: AsyncSession, client: Client, order_id: str) 
     live = await order_calls.query_view(client, order_id)
     if live is not None:
         return live
-    if intake is None and stored is None:
-        # Not placed through the API and not recorded yet, nor running: unknown.
+    if intake is None:
+        # Not placed through the API, not recorded, not running: unknown.
         raise ApiError(404, "order_not_found", f"no order {order_id}")
-    if stored is not None:
-        return stored
-    # Accepted but not yet recorded, and the workflow cannot answer this instant.
-    assert intake is not None
+    # Accepted, and the workflow cannot answer this instant (its first task is still to run).
     return initial_view(OrderInput.model_validate(intake.workflow_input))
 
 

@@ -73,8 +73,8 @@ async def wait_status(
 
     view: dict[str, Any] = await eventually(probe, lambda v: v["status"] in wanted, within)
 
-    # The running workflow answers before its read-model write lands; tests read PostgreSQL
-    # next, so wait for the row too, unless the order has already moved on.
+    # An order not recorded yet is answered by its workflow, which may be ahead of its first
+    # write; tests read PostgreSQL next, so wait for the row too, unless the order moved on.
     async def recorded() -> tuple[str | None, str]:
         r = await api.get("/orders", params={"q": order_id})
         assert r.status_code == 200, r.text

@@ -124,3 +124,39 @@ async def test_every_search_dimension(make_stack) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
     for bad in ({"sort": "cheapest"}, {"total_min": "-1"}, {"q": "x"}):
         assert (await stack.api.get("/orders", params=bad)).status_code == 422
+
+
+async def test_names_many_orders_share_are_found_the_same_way(make_stack, monkeypatch) -> None:
+    stack = await make_stack(start_worker=False)
+    tag = uuid.uuid4().hex[:6].upper()
+    async with stack.sessions.begin() as s:
+        for n, name in enumerate(["Ada Lovelace", "Ada Byron", "Alan Turing", "Ada Lovelace"]):
+            view = _view(
+                n,
+                tag,
+                f"SKU-{tag}",
+                name=name,
+                phone="",
+                total="1",
+                status="CONFIRMED",
+                channel="web",
+            )
+            await orders_repo.save_view(s, view, 1)
+
+    async def ids(**params: Any) -> list[int]:
+        r = await stack.api.get("/orders", params={"limit": 50, "q": tag, **params})
+        assert r.status_code == 200, r.text
+        return [int(o["order_id"][-4:]) for o in r.json()["items"]]
+
+    # Few names match: their orders are fetched by name. Many: the orders are walked.
+    assert await ids(customer_name="ADA") == [3, 1, 0]
+    monkeypatch.setattr(orders_repo, "NAMES_LISTED", 1)
+    assert await ids(customer_name="ADA") == [3, 1, 0]
+    assert await ids(customer_name="lovelace") == [3, 0]
+    monkeypatch.undo()
+    # A name changed on an order is searchable by its new spelling at once.
+    await stack.sql(
+        "update orders set customer_name = 'Ada King' where order_id = :o", o=f"SO-{tag}-0001"
+    )
+    assert await ids(customer_name="king") == [1]
+    assert await ids(customer_name="byron") == []
