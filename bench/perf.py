@@ -127,6 +127,7 @@ def report(
     if "lifecycle" in medians:
         m = medians["lifecycle"]
         tables += perf_lifecycle.tables(m)
+        targets += perf_lifecycle.targets(m)
         info += perf_lifecycle.informative(m)
     if "latency" in medians:
         tables += perf_latency.tables(medians["latency"], cfg)
@@ -139,7 +140,7 @@ def report(
         targets += perf_open_orders.targets(medians["open-orders"])
     if "search" in medians:
         tables += perf_search.tables(medians["search"])
-        info += perf_search.informative(medians["search"])
+        targets += perf_search.targets(medians["search"])
     if "lifecycle" in medians:
         cpu = cpu_table(medians["lifecycle"], CPU_GROUPS)
         cpu.title = "6. " + cpu.title

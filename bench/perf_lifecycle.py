@@ -175,6 +175,5 @@ def informative(m: dict[str, float]) -> list[list[str]]:
         ["lifecycle orders/s", number(m["orders_per_s"], 1)],
         ["lifecycle p99 POST→COMPLETED", number(m["e2e_p99"], 2, "s")],
         ["bare workflows/s", number(m["bare_per_s"], 1)],
-        ["ours / bare", number(m["ratio"], 3)],
         ["server CPU per workflow, bare / ours", number(m.get("server_ratio", float("nan")), 2)],
     ]

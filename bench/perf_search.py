@@ -16,12 +16,13 @@ from bench import search_orders
 from bench.perf_config import PerfConfig
 from bench.perf_stack import PerfStack
 from bench.perf_stats import Outcome, latency_metrics
-from bench.perf_table import Table, number
+from bench.perf_table import Table, Target, number
 from models import orders_repo
 from orderflow.db import make_engine, make_sessions
 
 CASES = {"customer": "by customer", "sku": "by SKU", "name": "by customer name (partial)"}
 WARMUP = 20
+P99_MS = 20.0
 
 
 def _cases(orders: int, rnd: random.Random) -> dict[str, Callable[[], orders_repo.OrderFilter]]:
@@ -88,8 +89,8 @@ def tables(m: dict[str, float]) -> list[Table]:
     ]
 
 
-def informative(m: dict[str, float]) -> list[list[str]]:
+def targets(m: dict[str, float]) -> list[Target]:
     return [
-        [f"search p99 {label}", number(m.get(f"{k}_p99", float("nan")), 2, "ms")]
+        Target(f"search p99 {label}", m.get(f"{k}_p99", float("nan")), P99_MS, "ms", "le", 2)
         for k, label in CASES.items()
     ]

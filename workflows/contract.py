@@ -86,6 +86,10 @@ PATCH_PARCEL_KNOWN_BEFORE_START = "parcel-known-before-its-start"
 PATCH_MAIL_AFTER_COMMIT = "mail-from-completed-tasks-only"
 PATCH_MAIL_WITH_NEXT_TASK = "mail-with-the-next-task"
 PATCH_RETURN_WRITES_AFTER_COMMIT = "return-writes-after-commit"
+# One marker for every order change above: an order started since takes each of them without
+# its own marker. Every marker of a new order also has the server upsert a search attribute
+# (TemporalChangeVersion), which costs it more than the marker itself.
+PATCH_EVERY_CHANGE_SO_FAR = "every-order-change-so-far"
 
 SA_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SA_CUSTOMER = SearchAttributeKey.for_keyword("CustomerId")

@@ -94,6 +94,8 @@ class OrderWorkflow:
         self._saved_seq = 0
         self._dirty_customer = True
         self._view: OrderView | None = None
+        # Set first thing in run(): whether this order took every change so far at once.
+        self._all_changes = False
         self._v2 = False
         self._stock_held = False
         self._stock_signal = False
@@ -301,13 +303,16 @@ class OrderWorkflow:
         self._booking_count = 0
         self._note("placed", inp.actor or f"customer:{inp.customer.id}", self._summary())
 
+        self._all_changes = workflow.patched(c.PATCH_EVERY_CHANGE_SO_FAR)
         # Orders placed before review, backorders, pay-later and notifications replay the
         # first version of the path; every new order takes the second.
-        self._v2 = workflow.patched(c.PATCH_LIFECYCLE_V2)
+        self._v2 = self._all_changes or workflow.patched(c.PATCH_LIFECYCLE_V2)
         # Orders since split shipments may take their units from several warehouses.
-        self._v3 = self._v2 and workflow.patched(c.PATCH_SPLIT_SHIPMENTS)
+        self._v3 = self._all_changes or (self._v2 and workflow.patched(c.PATCH_SPLIT_SHIPMENTS))
         # Orders since then carry their emails in their next workflow task, not an activity.
-        self._mail_with_next_task = self._v3 and workflow.patched(c.PATCH_MAIL_WITH_NEXT_TASK)
+        self._mail_with_next_task = self._all_changes or (
+            self._v3 and workflow.patched(c.PATCH_MAIL_WITH_NEXT_TASK)
+        )
         if self._v2:
             if inp.policy.sla_seconds:
                 self._sla_watch = asyncio.create_task(self._watch_sla())
@@ -589,7 +594,7 @@ class OrderWorkflow:
 
     async def _pick_pack_book(self) -> None:
         v = self.view_
-        if self._v3 and self._parcels and workflow.patched(c.PATCH_HOLD_BEFORE_PICKING):
+        if self._v3 and self._parcels and self._since(c.PATCH_HOLD_BEFORE_PICKING):
             if not await self._hold_parcels():
                 return
         if len(self._parcels) > 1 or self._later:
@@ -744,7 +749,7 @@ class OrderWorkflow:
         # Known before the start is confirmed: when this workflow is behind (a crash, a slow
         # task), the parcel's first reports arrive in the same task as the news of its start,
         # and signals are handled first; a parcel not known yet would lose them.
-        known_first = workflow.patched(c.PATCH_PARCEL_KNOWN_BEFORE_START)
+        known_first = self._since(c.PATCH_PARCEL_KNOWN_BEFORE_START)
         if known_first:
             v.shipments.append(record)
         handle = await workflow.start_child_workflow(
@@ -1306,7 +1311,7 @@ class OrderWorkflow:
                 v.customer.phone = req.contact.phone
             self._dirty_customer = True
             changes.append("contact")
-            if workflow.patched(c.PATCH_CONTACT_SEARCH):
+            if self._since(c.PATCH_CONTACT_SEARCH):
                 phone = v.customer.phone
                 workflow.upsert_search_attributes(
                     [
@@ -1366,7 +1371,7 @@ class OrderWorkflow:
         # for the lock gets it first): a bigger total then needs a bigger authorization too,
         # or the capture would be refused when the parcel leaves.
         grown = authorized is not None and priced.totals.total > authorized.amount
-        if not needs_auth and grown and workflow.patched(c.PATCH_REAUTHORIZE_BEFORE_CONFIRMED):
+        if not needs_auth and grown and self._since(c.PATCH_REAUTHORIZE_BEFORE_CONFIRMED):
             needs_auth = True
         if needs_auth and (authorized is None or priced.totals.total > authorized.amount):
             try:
@@ -1930,6 +1935,10 @@ class OrderWorkflow:
                 detail=detail,
             )
         )
+
+    def _since(self, patch: str) -> bool:
+        """Whether this order takes the change behind `patch`; asked where the change is."""
+        return self._all_changes or workflow.patched(patch)
 
     def _set_status(self, status: OrderStatus, actor: str, reason: str) -> None:
         v = self.view_

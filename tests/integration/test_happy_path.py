@@ -27,7 +27,7 @@ async def test_card_order_runs_to_completed(make_stack) -> None:
     }
 
     view = await wait_status(stack.api, order_id, "COMPLETED")
-    await stack.save_history(order_id, "order_completed_v5", closed=True)
+    await stack.save_history(order_id, "order_completed_v6", closed=True)
     kinds = [h["kind"] for h in view["history"]]
     for step in (
         "status:CONFIRMED",

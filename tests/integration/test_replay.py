@@ -51,6 +51,7 @@ PATCHES = {
         c.PATCH_PARCEL_KNOWN_BEFORE_START,
         c.PATCH_MAIL_AFTER_COMMIT,
         c.PATCH_MAIL_WITH_NEXT_TASK,
+        c.PATCH_EVERY_CHANGE_SO_FAR,
     ),
     "purchase_order_": (pc.PATCH_PO_WRITES_AFTER_COMMIT,),
     "return_": (c.PATCH_RETURN_WRITES_AFTER_COMMIT,),
