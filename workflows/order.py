@@ -306,13 +306,11 @@ class OrderWorkflow:
         self._all_changes = workflow.patched(c.PATCH_EVERY_CHANGE_SO_FAR)
         # Orders placed before review, backorders, pay-later and notifications replay the
         # first version of the path; every new order takes the second.
-        self._v2 = self._all_changes or workflow.patched(c.PATCH_LIFECYCLE_V2)
+        self._v2 = self._since(c.PATCH_LIFECYCLE_V2)
         # Orders since split shipments may take their units from several warehouses.
-        self._v3 = self._all_changes or (self._v2 and workflow.patched(c.PATCH_SPLIT_SHIPMENTS))
+        self._v3 = self._v2 and self._since(c.PATCH_SPLIT_SHIPMENTS)
         # Orders since then carry their emails in their next workflow task, not an activity.
-        self._mail_with_next_task = self._all_changes or (
-            self._v3 and workflow.patched(c.PATCH_MAIL_WITH_NEXT_TASK)
-        )
+        self._mail_with_next_task = self._v3 and self._since(c.PATCH_MAIL_WITH_NEXT_TASK)
         if self._v2:
             if inp.policy.sla_seconds:
                 self._sla_watch = asyncio.create_task(self._watch_sla())
