@@ -11,8 +11,10 @@ from models import catalog_repo, inventory_repo, returns_repo
 from models.order import DeliveryOption, LineInput, PricedOrder
 from models.pricing import DeliveryNotOffered, PricingError, price_order
 
-# The business error a pricing for a delivery option the country lacks fails with.
+# The business errors pricing fails with: a delivery option the country lacks, and a line that
+# cannot be priced (an unknown or inactive SKU).
 DELIVERY_NOT_OFFERED = "DeliveryNotOffered"
+PRICING_ERROR = "PricingError"
 
 
 class ParcelRequest(BaseModel):
@@ -155,7 +157,7 @@ class InventoryActivities:
             return price_order(inp.lines, catalog, rules, inp.delivery)
         except PricingError as exc:
             raise ApplicationError(
-                str(exc), {"lines": exc.details}, type="PricingError", non_retryable=True
+                str(exc), {"lines": exc.details}, type=PRICING_ERROR, non_retryable=True
             ) from exc
         except DeliveryNotOffered as exc:
             raise ApplicationError(str(exc), type=DELIVERY_NOT_OFFERED, non_retryable=True) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from temporalio.client import Client
 
 from api.auth import ADMIN, STAFF, get_caller
 from api.errors import error_body, install_error_handlers
+from api.idempotency import install_idempotency
 from api.input_guards import refuse_nul_characters, refuse_repeated_parameters
 from api.limits import BodyLimitMiddleware
 from api.openapi import install_openapi
@@ -30,9 +32,12 @@ from api.routers import (
     returns,
     webhooks,
 )
+from api.unavailable import install_unavailable_handlers
 from orderflow.db import make_engine, make_sessions
 from orderflow.settings import Settings
 from orderflow.temporal import connect
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -49,7 +54,7 @@ def create_app(
             engine = make_engine(settings.database_url)
             app.state.sessions = make_sessions(engine)
         if client is None:
-            app.state.temporal = await connect(settings)
+            app.state.temporal = await _temporal_client(settings)
         try:
             yield
         finally:
@@ -67,6 +72,7 @@ def create_app(
     app.state.sessions = sessions
     app.state.temporal = client
     install_error_handlers(app)
+    install_unavailable_handlers(app)
     install_openapi(app)
 
     @app.exception_handler(RecursionError)
@@ -76,6 +82,7 @@ def create_app(
             status_code=400,
         )
 
+    install_idempotency(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Customers reach their own orders through these; each route checks what it touches.
     for r in (orders.router, customers.router, documents.router):
@@ -95,3 +102,13 @@ def create_app(
     for r in (webhooks.router, health.router):
         app.include_router(r)
     return app
+
+
+async def _temporal_client(settings: Settings) -> Client:
+    """Connect now; with Temporal down, start anyway with a client that connects on first use,
+    so the API answers what needs only PostgreSQL and 503 for the rest until Temporal is back."""
+    try:
+        return await connect(settings)
+    except RuntimeError as exc:
+        log.warning("Temporal at %s is not reachable (%s)", settings.temporal_address, exc)
+        return await connect(settings, lazy=True)

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from api.unavailable import TEMPORAL, DependencyUnavailable
 from orderflow.settings import Settings
 
 
@@ -17,7 +18,11 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_temporal(request: Request) -> Client:
-    return request.app.state.temporal
+    client: Client | None = request.app.state.temporal
+    if client is None:
+        # Only before the app's start-up has made its client.
+        raise DependencyUnavailable(TEMPORAL, "the API has no Temporal client yet")
+    return client
 
 
 def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from api.refusal_log import note_refusal
+
 
 class ApiError(Exception):
     """A refusal with an HTTP status, a stable code and a human message."""
@@ -22,6 +24,7 @@ class ApiError(Exception):
         message: str,
         details: Any = None,
         headers: dict[str, str] | None = None,
+        noted: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -29,6 +32,8 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers
+        # The order's workflow already wrote this refusal into the order's history.
+        self.noted = noted
 
 
 class ErrorDetail(BaseModel):
@@ -50,9 +55,17 @@ ERROR_MEANINGS = {
     403: "The key's role may not do this",
     404: "No such resource, or one this key may not see",
     409: "Refused by the state the resource is in",
+    412: "If-Match names a version of the order that is no longer current",
     413: "The request body is over the size limit",
     422: "The request does not match the schema, or a business rule refuses it",
-    503: "A dependency is not available",
+    503: (
+        "PostgreSQL or Temporal cannot be reached, or the order could not take the change; "
+        "`code` says which, `Retry-After` when to try again"
+    ),
+    504: (
+        "The order has not answered in time: the change may still be made; repeat the request "
+        "with the same Idempotency-Key to get its outcome"
+    ),
 }
 
 
@@ -67,6 +80,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """The JSON body of an error response."""
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _summary(errors: list[Any]) -> str:
+    """The schema errors in one line, for the order's history."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in errors
+    )[:1000]
 
 
 def _clean(errors: list[Any]) -> list[dict[str, Any]]:
@@ -95,7 +115,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map every refusal to the one error shape."""
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if not exc.noted:
+            await note_refusal(request, exc.status, exc.code, exc.message)
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details),
             status_code=exc.status,
@@ -103,13 +125,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
+            await note_refusal(request, 400, "malformed_json", "the body is not valid JSON")
             return JSONResponse(
                 error_body("malformed_json", "the request body is not valid JSON", _clean(errors)),
                 status_code=400,
             )
+        await note_refusal(request, 422, "invalid_request", _summary(errors))
         return JSONResponse(
             error_body("invalid_request", "the request does not match the schema", _clean(errors)),
             status_code=422,

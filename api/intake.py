@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,9 +18,8 @@ from models import catalog_repo, orders_repo
 from models.order import DeliveryOption, OrderView
 from models.order_number import make_order_number
 from models.pricing import DeliveryNotOffered, PricingError, price_order
-from models.status import OrderStatus
 from orderflow.settings import Settings
-from workflows.contract import OrderInput, OrderPolicy
+from workflows.contract import OrderInput, OrderPolicy, placed_view
 
 
 def request_hash(body: OrderCreate) -> str:
@@ -34,11 +33,13 @@ def request_hash(body: OrderCreate) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def intake_keys(body: OrderCreate, idempotency_key: str | None) -> list[str]:
+def intake_keys(body: OrderCreate, idempotency_key: str | None, principal: str = "") -> list[str]:
     """The keys under which this request must be unique."""
     keys = []
     if idempotency_key:
-        keys.append(f"idem:{idempotency_key}")
+        # A caller's keys are its own: the same key from another caller is another request.
+        keys.append(f"idem:{principal}:{idempotency_key}")
+    # The same channel order is the same order, whoever sends it.
     if body.channel_order_id:
         keys.append(f"channel:{body.channel.value}:{body.channel_order_id}")
     return keys
@@ -51,23 +52,7 @@ def policy_from(settings: Settings) -> OrderPolicy:
 
 def initial_view(inp: OrderInput) -> OrderView:
     """The view of an order that has just been placed."""
-    return OrderView(
-        order_id=inp.order_id,
-        status=OrderStatus.PLACED,
-        customer=inp.customer,
-        channel=inp.channel,
-        channel_order_id=inp.channel_order_id,
-        ship_to=inp.ship_to,
-        bill_to=inp.bill_to,
-        payment_method=inp.payment.method,
-        delivery=inp.delivery,
-        lines=inp.priced.lines,
-        totals=inp.priced.totals,
-        promotion=inp.priced.promotion,
-        notes=inp.notes,
-        created_at=inp.created_at,
-        updated_at=inp.created_at,
-    )
+    return placed_view(inp, inp.created_at)
 
 
 async def _price(session: AsyncSession, body: OrderCreate) -> OrderInput:
@@ -113,15 +98,21 @@ async def create_order(
     body: OrderCreate,
     idempotency_key: str | None,
     actor: str,
+    principal: str = "",
 ) -> tuple[OrderView, bool]:
     """Create the order, or find the one an earlier identical request created.
 
-    Returns the view and whether it is new.
+    `principal` is the caller's key id, whose Idempotency-Keys these are. Returns the view and
+    whether it is new.
     """
-    keys = intake_keys(body, idempotency_key)
+    keys = intake_keys(body, idempotency_key, principal)
     fingerprint = request_hash(body)
     async with sessions() as session:
         existing = await _existing(session, keys, fingerprint)
+        if existing is None and idempotency_key:
+            existing = await _placed_while_keys_were_global(
+                session, idempotency_key, fingerprint, actor, settings.idempotency_ttl_seconds
+            )
         if existing is not None:
             inp = OrderInput.model_validate(existing)
             # The first attempt may have died between claiming the key and starting.
@@ -142,12 +133,14 @@ async def create_order(
                     # A concurrent identical request claimed the key first: it wins.
                     await session.rollback()
                     return await create_order(
-                        sessions, client, settings, body, idempotency_key, actor
+                        sessions, client, settings, body, idempotency_key, actor, principal
                     )
             await session.commit()
         except IntegrityError:
             await session.rollback()
-            return await create_order(sessions, client, settings, body, idempotency_key, actor)
+            return await create_order(
+                sessions, client, settings, body, idempotency_key, actor, principal
+            )
     await order_calls.start_order(client, settings.task_queue, inp)
     return initial_view(inp), True
 
@@ -168,3 +161,21 @@ async def _existing(
             )
         return row.workflow_input
     return None
+
+
+async def _placed_while_keys_were_global(
+    session: AsyncSession, idempotency_key: str, fingerprint: str, actor: str, ttl_seconds: float
+) -> dict[str, object] | None:
+    """The order that this very request placed when keys were one space for every caller
+    (`idem:<key>`, before they became per caller), so that a retry across that change finds
+    it. Only the same request from the same actor within the keys' lifetime counts; any other
+    use of such a key belongs to someone else and is ignored, never refused nor shown."""
+    row = await orders_repo.find_intake(session, f"idem:{idempotency_key}")
+    if (
+        row is None
+        or row.request_hash != fingerprint
+        or row.workflow_input.get("actor") != actor
+        or row.created_at < datetime.now(UTC) - timedelta(seconds=ttl_seconds)
+    ):
+        return None
+    return row.workflow_input

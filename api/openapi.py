@@ -1,7 +1,7 @@
 """The OpenAPI document: every operation lists the refusals it can answer, in the one error shape.
 
 The statuses that follow from an operation's shape are added here, so a new route is documented
-right without repeating them; routes name only the refusals of their own (409, 503, ...)."""
+right without repeating them; routes name only the refusals of their own (409, ...)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,19 @@ from fastapi.openapi.utils import get_openapi
 from api.errors import ERROR_MEANINGS, ErrorResponse
 
 REF = "#/components/schemas/ErrorResponse"
+CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # FastAPI's own validation error shape, which this API never answers with.
 FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 
 
-def _refusals(operation: dict[str, Any]) -> set[int]:
+def _refusals(method: str, operation: dict[str, Any]) -> set[int]:
     params = operation.get("parameters", [])
-    # The input guards run on every request (api/input_guards.py).
-    statuses = {422}
+    # The input guards run on every request (api/input_guards.py), and every operation needs
+    # PostgreSQL or Temporal, either of which may be down (api/unavailable.py).
+    statuses = {422, 503}
+    if method.upper() in CHANGING:
+        # A change handed to an order that does not answer in time (api/order_calls.py).
+        statuses.add(504)
     if "requestBody" in operation:
         # Any body may be malformed JSON or too big.
         statuses |= {400, 413}
@@ -43,9 +48,9 @@ def document_refusals(schema: dict[str, Any]) -> None:
     """Add the error responses each operation can give, and put the API's error shape in place
     of FastAPI's validation error."""
     for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
+        for method, operation in path_item.items():
             responses = operation.setdefault("responses", {})
-            for status in _refusals(operation):
+            for status in _refusals(method, operation):
                 documented = responses.get(str(status))
                 if documented is None or FASTAPI_VALIDATION[0] in str(documented):
                     responses[str(status)] = _error_response(status)

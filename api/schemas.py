@@ -126,6 +126,17 @@ class PaymentMethodBody(BaseModel):
     token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
+class RefundSettledBody(BaseModel):
+    """Money due back that staff sent back by hand, e.g. a transfer kept as an overpayment."""
+
+    model_config = ConfigDict(extra="forbid")
+    payment_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    ]
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
 class ExceptionActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -37,13 +37,22 @@ async def record_transfer(
         return {"status": "duplicate", "order_id": order_id}
     if event.currency != view.totals.currency:
         return _refused(event, order_id, f"the order is in {view.totals.currency}")
-    req = c.PaymentReceived(amount=event.amount, reference=event.transfer_id, actor="gateway")
+    req = c.PaymentReceived(
+        amount=event.amount, reference=event.transfer_id, actor="gateway", arrived=True
+    )
     try:
         after = await order_calls.run_update(client, order_id, c.UPDATE_PAYMENT, req, OrderView)
     except ApiError as exc:
-        if exc.status == 503:
+        if exc.status >= 500:
+            # Not taken yet (503) or taken with no answer yet (504): the gateway sends it again.
             raise
         return _refused(event, order_id, exc.message)
+    booked = next(
+        (p for p in after.payments if p.authorization_id.endswith(f":{event.transfer_id}")), None
+    )
+    if booked is not None and booked.status == "refund_due":
+        # The order could not take it (paid already, another amount): kept, staff are alerted.
+        return {"status": "kept_for_refund", "order_id": order_id, "order_status": after.status}
     return {"status": "recorded", "order_id": order_id, "order_status": after.status}
 
 

@@ -4,11 +4,15 @@ Starts a stack of its own (embedded PostgreSQL, the Temporal dev server on a dat
 the payment, carrier and SMTP stand-ins, a worker and the API, each an OS process on a free
 port, with short timers), places a seeded mix of orders through the API and drives them (card,
 flaky card, two-warehouse parcels, edits, cancels, pay-later, declines, backorders served by a
-purchase order, a lost parcel refunded). Meanwhile it SIGKILLs the worker several times,
-restarts the API and the Temporal server, and stops the payment gateway and the carrier for a
-while. Once every order has settled it checks the invariants against PostgreSQL, the
-stand-ins' own state and the workflows, prints the faults and the invariants as tables, and
-exits 1 if any invariant was violated.
+purchase order, a lost parcel refunded, pay-later orders paid by a gateway transfer or twice at
+once). Meanwhile it SIGKILLs the worker several times, SIGKILLs PostgreSQL and the Temporal
+server and starts them again on the same data, restarts the API, stops the payment gateway and
+the carrier for a while, and overlaps faults: the worker killed during a gateway outage,
+Temporal killed while the worker is down, the API killed with edits in flight. Every change
+the run asks for carries an Idempotency-Key and is retried with it. Once every order has
+settled it checks the invariants against PostgreSQL, the stand-ins' own state, the workflows
+and every answer the run got, prints the faults and the invariants as tables, and exits 1 if
+any invariant was violated.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.chaos_checks import Invariant, check_all
 from bench.chaos_config import ChaosConfig
-from bench.chaos_evidence import gather_evidence, read_stock
-from bench.chaos_faults import InjectedFault, inject, plan_faults
+from bench.chaos_evidence import Crash, gather_evidence, read_stock
+from bench.chaos_faults import InjectedFault, Injector, plan_faults
 from bench.chaos_orders import (
     ApiCaller,
     OrderDriver,
@@ -42,7 +46,7 @@ from bench.chaos_orders import (
     prepare_catalog,
     receive_scarce,
 )
-from bench.chaos_stack import ChaosStack, UnplannedExit, api_client
+from bench.chaos_stack import ChaosStack, UnplannedExit, api_client, standin_client
 from orderflow.db import make_engine, make_sessions
 from orderflow.settings import Settings
 from orderflow.temporal import connect
@@ -102,8 +106,11 @@ async def _exercise(cfg: ChaosConfig, stack: ChaosStack, say: Say) -> ChaosRepor
     board = StatusBoard(sessions)
     board_task = asyncio.create_task(board.run())
     try:
-        async with api_client(stack.ports.api_url, stack.api_key) as http:
-            return await _orders_under_faults(cfg, stack, sessions, board, http, say)
+        async with (
+            api_client(stack.ports.api_url, stack.api_key) as http,
+            standin_client(stack.ports.payment_url, timeout=10) as gateway,
+        ):
+            return await _orders_under_faults(cfg, stack, sessions, board, http, gateway, say)
     finally:
         board_task.cancel()
         await engine.dispose()
@@ -115,6 +122,7 @@ async def _orders_under_faults(
     sessions: async_sessionmaker[AsyncSession],
     board: StatusBoard,
     http: httpx.AsyncClient,
+    gateway: httpx.AsyncClient,
     say: Say,
 ) -> ChaosReport:
     baseline = {place: on for place, (on, _) in (await read_stock(sessions)).items()}
@@ -122,16 +130,15 @@ async def _orders_under_faults(
     runs = [OrderRun(p) for p in plans]
     placing = plans[-1].at if plans else 0.0
     api = ApiCaller(http, patience=cfg.step_seconds)
-    driver = OrderDriver(api, board, cfg.step_seconds)
+    driver = OrderDriver(api, board, cfg.step_seconds, gateway)
 
     def open_orders() -> int:
         return board.open_orders({r.order_id: r.expected for r in runs if r.order_id})
 
     started = time.monotonic()
     say(f"placing {len(runs)} orders over {placing:.0f} s while faults are injected")
-    faults = asyncio.create_task(
-        inject(stack, plan_faults(cfg, placing), started, open_orders, say)
-    )
+    injector = Injector(cfg, stack, api, open_orders, say)
+    faults = asyncio.create_task(injector.run(plan_faults(cfg, placing), started))
     drives = [asyncio.create_task(driver.drive(r, started)) for r in runs]
     # Backordered orders wait for goods: received once every order has been placed.
     restock = await receive_scarce(api, runs, cfg.seed)
@@ -145,10 +152,9 @@ async def _orders_under_faults(
     say(f"{time.monotonic() - started:6.1f} s  settled; checking invariants")
 
     client = await connect(Settings(temporal_address=stack.ports.temporal_address))
-    worker_kills = sum(1 for f in injected if f.kind.process == "worker") + sum(
-        1 for u in stack.unplanned if u.name == "worker"
+    evidence = await gather_evidence(
+        sessions, client, stack.ports, baseline, _crashes(injected, stack)
     )
-    evidence = await gather_evidence(sessions, client, stack.ports, baseline, worker_kills)
     if cfg.data_dir is not None:
         # Kept with the data, to look into any order afterwards.
         (cfg.data_dir / "orders.json").write_text(
@@ -159,6 +165,10 @@ async def _orders_under_faults(
                         "kind": r.kind.value,
                         "expected": sorted(r.expected),
                         "notes": r.notes,
+                        "edits": [
+                            {"what": e.what, "key": e.key, "answers": [str(a) for a in e.attempts]}
+                            for e in r.edits
+                        ],
                     }
                     for r in runs
                 ],
@@ -182,6 +192,19 @@ async def _orders_under_faults(
         restock=restock,
         settled_in=settled_in,
     )
+
+
+def _crashes(injected: list[InjectedFault], stack: ChaosStack) -> list[Crash]:
+    """Every process killed, by a fault or on its own, with wall-clock bounds."""
+    crashes = [
+        Crash(f.kind.name, f.kind.crashed, f.began, f.ended) for f in injected if f.kind.crashed
+    ]
+    # The stack's clock started with its services; the run's own a little later.
+    offset = time.time() - time.monotonic()
+    for u in stack.unplanned:
+        at = stack.started_at + u.at + offset
+        crashes.append(Crash(f"{u.name} exited unasked", frozenset({u.name}), at - 1.0, at))
+    return crashes
 
 
 async def _settle(
@@ -225,7 +248,7 @@ def format_report(r: ChaosReport) -> str:
             f.kind.name,
             f"{f.at:.1f} s",
             f"{f.down_for:.1f} s",
-            f"{f.kind.sig.name} pid {f.pid}",
+            f.how,
             str(f.open_orders),
             f.error or "back up",
         ]
@@ -276,8 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker-kills", type=int, default=d.worker_kills)
     p.add_argument("--api-restarts", type=int, default=d.api_restarts)
     p.add_argument("--temporal-restarts", type=int, default=d.temporal_restarts)
+    p.add_argument("--postgres-kills", type=int, default=d.postgres_kills)
+    p.add_argument("--temporal-kills", type=int, default=d.temporal_kills)
+    p.add_argument("--worker-kills-in-outage", type=int, default=d.worker_kills_in_outage)
+    p.add_argument("--temporal-kills-worker-down", type=int, default=d.temporal_kills_worker_down)
+    p.add_argument("--api-kills-with-edits", type=int, default=d.api_kills_with_edits)
     p.add_argument("--worker-down", type=float, default=d.worker_down_seconds, metavar="S")
     p.add_argument("--temporal-down", type=float, default=d.temporal_down_seconds, metavar="S")
+    p.add_argument("--postgres-down", type=float, default=d.postgres_down_seconds, metavar="S")
     p.add_argument("--payment-outage", type=float, default=d.payment_outage_seconds, metavar="S")
     p.add_argument("--carrier-outage", type=float, default=d.carrier_outage_seconds, metavar="S")
     p.add_argument("--carrier-step", type=float, default=d.carrier_step_seconds, metavar="S")
@@ -293,8 +322,14 @@ def main(argv: list[str] | None = None) -> int:
         worker_kills=a.worker_kills,
         api_restarts=a.api_restarts,
         temporal_restarts=a.temporal_restarts,
+        postgres_kills=a.postgres_kills,
+        temporal_kills=a.temporal_kills,
+        worker_kills_in_outage=a.worker_kills_in_outage,
+        temporal_kills_worker_down=a.temporal_kills_worker_down,
+        api_kills_with_edits=a.api_kills_with_edits,
         worker_down_seconds=a.worker_down,
         temporal_down_seconds=a.temporal_down,
+        postgres_down_seconds=a.postgres_down,
         payment_outage_seconds=a.payment_outage,
         carrier_outage_seconds=a.carrier_outage,
         carrier_step_seconds=a.carrier_step,

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+from itertools import groupby, pairwise
 from typing import Any
 
 from activities.outbox import message_id
-from bench.chaos_evidence import Evidence, digest
-from bench.chaos_orders import OrderRun
+from bench.chaos_evidence import Crash, Evidence, digest
+from bench.chaos_orders import (
+    CANCEL,
+    LINES,
+    NEW_METHOD,
+    PAYMENT,
+    REFUND,
+    Attempt,
+    Edit,
+    OrderRun,
+)
+from bench.chaos_stack import POSTGRES
 from models.status import TERMINAL
 from providers.mail import MESSAGE_ID_DOMAIN
 
@@ -19,6 +31,15 @@ CLOSED = frozenset(s.value for s in TERMINAL)
 PAID_OUTSIDE = frozenset({"bank_transfer", "invoice"})
 # Emails an order sends at most once, whatever happens to it.
 ONCE = frozenset({"confirmed", "shipped", "delivered", "cancelled"})
+# The payment record of exchange credit: goods sent back, no money.
+CREDIT = "exchange:"
+# A payment record that is money taken for the order (a kept overpayment is "refund_due").
+TAKEN = frozenset({"paid", "captured", "partly_refunded", "refunded"})
+# The processes between an SMTP server's "250 OK" and the commit that marks the email sent:
+# killing one of them then sends that email again.
+SENDERS = frozenset({"worker", POSTGRES})
+# Clocks of two processes on one machine, and a kill's own latency.
+SLACK_SECONDS = 1.0
 
 
 @dataclass
@@ -47,15 +68,18 @@ def check_all(ev: Evidence, runs: list[OrderRun]) -> list[Invariant]:
         ends_as_expected,
         read_model_matches_workflows,
         captured_equals_shipped,
-        no_double_capture,
+        payments_booked_once,
+        books_balance,
         closed_orders_hold_no_money,
         read_model_payments_match_gateway,
         stock_conserved,
         units_follow_parcels,
         no_email_twice,
+        resent_keeps_message_id,
         emails_follow_history,
         every_email_sent,
         no_order_lost,
+        answers_agree,
     ]
     return [check(ev, runs) for check in checks]
 
@@ -163,8 +187,45 @@ def captured_equals_shipped(ev: Evidence, runs: list[OrderRun]) -> Invariant:
     return inv
 
 
-def no_double_capture(ev: Evidence, runs: list[OrderRun]) -> Invariant:
-    inv = Invariant("b", "no authorization captured twice")
+def _reference(detail: str) -> str:
+    """The reference of a `payment_received` history entry: "<amount> ref <reference>"."""
+    return detail.rpartition(" ref ")[2].strip()
+
+
+def payments_booked_once(ev: Evidence, runs: list[OrderRun]) -> Invariant:
+    inv = Invariant("b", "each payment reference booked once; no authorization captured twice")
+    auths = _auths_by_order(ev)
+    for oid, row in sorted(ev.orders.items()):
+        payments = row["view"]["payments"]
+        for booking, n in sorted(Counter(p["authorization_id"] for p in payments).items()):
+            statuses = ", ".join(p["status"] for p in payments if p["authorization_id"] == booking)
+            inv.expect(n == 1, f"{oid}: {booking} booked {n} times ({statuses})")
+        entries = ev.history_detail.get(oid, [])
+        refs = Counter(_reference(d) for kind, d in entries if kind == "payment_received")
+        for ref, n in sorted(refs.items()):
+            inv.expect(n == 1, f"{oid}: {n} payment_received entries for ref {ref!r}")
+        if row["view"]["payment_method"] in PAID_OUTSIDE:
+            paid = [p["authorization_id"] for p in payments if p["status"] in TAKEN]
+            inv.expect(len(paid) <= 1, f"{oid}: paid {len(paid)} times ({', '.join(paid)})")
+        captured_from = [a["id"] for a in auths.get(oid, []) if a["captures"]]
+        inv.expect(
+            len(captured_from) <= 1,
+            f"{oid}: captured from {len(captured_from)} authorizations: "
+            + ", ".join(captured_from),
+        )
+    for t in ev.transfers:
+        oid, tid = t["reference"], t["transfer_id"]
+        target = ev.orders.get(oid)
+        if target is None:
+            inv.expect(False, f"transfer {tid} names no order: {oid!r}")
+            continue
+        payments = target["view"]["payments"]
+        booked = [p for p in payments if p["authorization_id"].endswith(f":{tid}")]
+        inv.expect(len(booked) <= 1, f"{oid}: transfer {tid} booked {len(booked)} times")
+        inv.expect(
+            bool(booked) or not t["delivered"],
+            f"{oid}: transfer {tid} of {t['amount']} delivered, booked nowhere",
+        )
     for a in ev.authorizations:
         view = ev.orders.get(a["order_id"], {}).get("view")
         parcels_left = (
@@ -179,6 +240,79 @@ def no_double_capture(ev: Evidence, runs: list[OrderRun]) -> Invariant:
             _sum(a["captures"]) <= Decimal(a["amount"]),
             f"{a['id']}: captured {_sum(a['captures'])} of {a['amount']} authorized",
         )
+    return inv
+
+
+def _kept(ev: Evidence, row: dict[str, Any]) -> Decimal:
+    """What the customer kept, from the order's lines and parcels when its view does not say:
+    the parcels that left, less those refunded; nothing once the whole order was refunded."""
+    view = row["view"]
+    if row["status"] == "REFUNDED":
+        return ZERO
+    split = [s for s in view["shipments"] if s.get("shipment_no")]
+    if split:
+        refunded = sum(
+            (Decimal(s["amount"] or 0) for s in split if s["status"] == "refunded"), ZERO
+        )
+        return _shipped_value(ev, view) - refunded
+    if any(s["status"] == "refunded" for s in view["shipments"]):
+        return ZERO
+    return _shipped_value(ev, view)
+
+
+def _outside_gateway(view: dict[str, Any]) -> tuple[Decimal, Decimal]:
+    """Money of a pay-later order, received and sent back by hand, as its payments record it
+    (an overpayment kept to send back counts as received)."""
+    captured = refunded = ZERO
+    for p in view["payments"]:
+        if p["authorization_id"].startswith(CREDIT):
+            continue
+        took = Decimal(p["captured"])
+        captured += took
+        if p["status"] == "refunded":
+            refunded += max(Decimal(p.get("refunded") or 0), took)
+    return captured, refunded
+
+
+def books_balance(ev: Evidence, runs: list[OrderRun]) -> Invariant:
+    inv = Invariant("b", "after-sales books: captured - refunded = value kept = gateway's ledger")
+    auths = _auths_by_order(ev)
+    with_books = 0
+    for oid, row in sorted(ev.orders.items()):
+        view = row["view"]
+        if view["payment_method"] in PAID_OUTSIDE:
+            captured, refunded = _outside_gateway(view)
+            where = "received"
+        else:
+            captured = sum((_sum(a["captures"]) for a in auths.get(oid, [])), ZERO)
+            refunded = sum((_sum(a["refunds"]) for a in auths.get(oid, [])), ZERO)
+            where = "at the gateway"
+        goods = _kept(ev, row)
+        inv.expect(
+            captured - refunded == goods,
+            f"{oid} ({row['status']}): captured {captured} - refunded {refunded} {where}, "
+            f"goods kept worth {goods}",
+        )
+        books = view.get("books")
+        if not books:
+            continue
+        with_books += 1
+        said = {k: Decimal(str(books[k])) for k in ("captured", "refunded", "kept")}
+        inv.expect(
+            (said["captured"], said["refunded"]) == (captured, refunded),
+            f"{oid}: its books say captured {said['captured']}, refunded {said['refunded']}; "
+            f"{where} {captured}, {refunded}",
+        )
+        inv.expect(
+            said["kept"] == captured - refunded == said["captured"] - said["refunded"],
+            f"{oid}: its books say kept {said['kept']}; captured - refunded {where} "
+            f"{captured - refunded}",
+        )
+    inv.note = (
+        f"books of {with_books} orders' views held against the ledger"
+        if with_books
+        else "no books in the views: kept from the parcels that left, less refunds"
+    )
     return inv
 
 
@@ -270,22 +404,71 @@ def units_follow_parcels(ev: Evidence, runs: list[OrderRun]) -> Invariant:
 # ---- (d) email -------------------------------------------------------------------------
 
 
+def _received_at(m: dict[str, Any]) -> float:
+    return datetime.fromisoformat(m["received_at"]).timestamp()
+
+
+def _resend_cause(crashes: list[Crash], used: set[int], before: float, after: float) -> str:
+    """The crash of a sender between two copies of one email, each crash taken once: only the
+    email in flight when it died goes out again."""
+    for i, c in enumerate(crashes):
+        if (
+            i not in used
+            and c.processes & SENDERS
+            and before - SLACK_SECONDS <= c.began <= after + SLACK_SECONDS
+        ):
+            used.add(i)
+            return c.cause
+    return ""
+
+
 def no_email_twice(ev: Evidence, runs: list[OrderRun]) -> Invariant:
-    inv = Invariant("d", "no email sent twice (Message-ID), none written twice")
-    copies = Counter(m["message_id"] for m in ev.messages)
-    resent = sorted((str(mid), n) for mid, n in copies.items() if n > 1)
-    extra = sum(n - 1 for _, n in resent)
-    # The email in flight when a worker is SIGKILLed between the server's "250 OK" and the
-    # commit that marks it sent goes out again, with the same Message-ID: at most one a kill.
-    allowed = extra <= ev.worker_kills
-    inv.checked += len(copies)
-    for mid, n in resent:
-        inv.expect(allowed, f"{mid}: received {n} times")
-    if resent and allowed:
-        inv.note = f"{extra} in flight at a worker kill sent again"
+    inv = Invariant("d", "an email sent twice only when its sender crashed between the copies")
+    copies: dict[str, list[float]] = defaultdict(list)
+    for m in ev.messages:
+        copies[str(m["message_id"])].append(_received_at(m))
+    crashes = sorted(ev.crashes, key=lambda c: c.began)
+    used: set[int] = set()
+    causes: Counter[str] = Counter()
+    for mid, times in sorted(copies.items()):
+        times.sort()
+        inv.checked += 1
+        for before, after in pairwise(times):
+            cause = _resend_cause(crashes, used, before, after)
+            if cause:
+                causes[cause] += 1
+            else:
+                inv.expect(
+                    False,
+                    f"{mid}: received again {after - before:.1f} s later, with no crash of the "
+                    "worker or PostgreSQL in between (or more resends than crashes)",
+                )
+    if causes:
+        inv.note = "resent, same Message-ID: " + ", ".join(
+            f"{n} after {cause}" for cause, n in sorted(causes.items())
+        )
     kinds = Counter((m["order_id"], m["kind"]) for m in ev.outbox if m["kind"] in ONCE)
     for (oid, kind), n in sorted(kinds.items()):
         inv.expect(n == 1, f"{oid}: {n} '{kind}' emails written")
+    return inv
+
+
+def resent_keeps_message_id(ev: Evidence, runs: list[OrderRun]) -> Invariant:
+    inv = Invariant("d", "an email sent again keeps its Message-ID (one id per email)")
+    written = {f"{message_id(m['key'])}@{MESSAGE_ID_DOMAIN}": m for m in ev.outbox}
+    ids: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for m in ev.messages:
+        mid = str(m["message_id"])
+        headers = m.get("headers", {})
+        order, kind = headers.get("X-Orderflow-Order", ""), headers.get("X-Orderflow-Kind", "")
+        inv.expect(mid in written, f"{order}: '{kind}' email received as {mid}, no outbox row's")
+        ids[(order, kind, m["to"], m["subject"], m["text"])].add(mid)
+    for (order, kind, to, _, _), found in sorted(ids.items()):
+        inv.expect(
+            len(found) == 1,
+            f"{order}: the same '{kind}' email to {to} received under {len(found)} "
+            f"Message-IDs: {', '.join(sorted(found))}",
+        )
     return inv
 
 
@@ -341,4 +524,80 @@ def no_order_lost(ev: Evidence, runs: list[OrderRun]) -> Invariant:
         len(keys) == len(runs) or not runs,
         f"{len(keys)} idempotency keys for {len(runs)} planned orders",
     )
+    return inv
+
+
+# ---- (f) answers -----------------------------------------------------------------------
+
+
+def _applied(ev: Evidence, row: dict[str, Any], edit: Edit) -> bool:
+    """Whether the order's final state (and history) shows the change the edit asked for."""
+    view = row["view"]
+    kinds = {kind for kind, _ in ev.history_detail.get(edit.order_id, [])}
+    if edit.what == LINES:
+        asked = {ln["sku"]: ln["quantity"] for ln in edit.body["lines"]}
+        return {ln["sku"]: ln["quantity"] for ln in view["lines"]} == asked
+    if edit.what == CANCEL:
+        return row["status"] == "CANCELLED" or "status:CANCELLED" in kinds
+    if edit.what == PAYMENT:
+        ref = edit.body["reference"]
+        return any(
+            p["authorization_id"].endswith(f":{ref}") and p["status"] in TAKEN
+            for p in view["payments"]
+        )
+    if edit.what == NEW_METHOD:
+        return "payment_method_changed" in kinds
+    if edit.what == REFUND:
+        return (
+            row["status"] == "REFUNDED"
+            or "exception_refund" in kinds
+            or any(s["status"] == "refunded" for s in view["shipments"])
+        )
+    raise ValueError(f"no rule for an edit of {edit.what}")
+
+
+def _contradicted(row: dict[str, Any], edit: Edit, refusal: Attempt) -> bool:
+    """A refusal whose reason the final state belies: the run pays an order only once it shows
+    AWAITING_PAYMENT, so "not awaiting payment" for one that still awaits it is untrue."""
+    return (
+        edit.what == PAYMENT
+        and refusal.code == "not_awaiting_payment"
+        and row["status"] == "AWAITING_PAYMENT"
+    )
+
+
+def _chain(attempts: list[Attempt]) -> str:
+    """The answers in order, a run of the same one shown once with its count."""
+    runs = [(str(a), len(list(same))) for a, same in groupby(attempts, key=str)]
+    return " -> ".join(a if n == 1 else f"{a} x{n}" for a, n in runs)
+
+
+def answers_agree(ev: Evidence, runs: list[OrderRun]) -> Invariant:
+    inv = Invariant("f", "every answer a client got agrees with the order's final state")
+    answers: Counter[str] = Counter()
+    for run in runs:
+        for edit in run.edits:
+            row = ev.orders.get(edit.order_id)
+            if row is None or not edit.attempts:
+                continue
+            applied = _applied(ev, row, edit)
+            said = _chain(edit.attempts)
+            where = f"{edit.order_id}: {edit.what} ({edit.key}) answered {said}"
+            answers.update(str(a) for a in edit.attempts)
+            for a in edit.attempts:
+                if a.done:
+                    inv.expect(applied, f"{where}; {a} for a change not in the final state")
+                elif not a.try_again:
+                    inv.expect(
+                        not applied, f"{where}; refused ({a}) though applied: {a.text[:160]}"
+                    )
+                    inv.expect(
+                        not _contradicted(row, edit, a),
+                        f"{where}; refused ({a}) though the order ends {row['status']}: "
+                        f"{a.text[:160]}",
+                    )
+            if applied:
+                # "Try again" is true only if the retry with the same key then said it was done.
+                inv.expect(edit.attempts[-1].done, f"{where}; applied, never answered that it was")
+    inv.note = ", ".join(f"{n} x {a}" for a, n in answers.most_common(6))
     return inv

@@ -19,12 +19,24 @@ class ChaosConfig:
     temporal_restarts: int = 1
     payment_outages: int = 1
     carrier_outages: int = 1
+    # SIGKILL, then a restart on the same data: PostgreSQL's directory, Temporal's file.
+    postgres_kills: int = 2
+    temporal_kills: int = 1
+    # Two things at once: the worker killed while the gateway answers 503, Temporal killed
+    # while the worker is down, the API killed while edits are being sent to it.
+    worker_kills_in_outage: int = 1
+    temporal_kills_worker_down: int = 1
+    api_kills_with_edits: int = 2
     # How long each fault keeps its process down (restarting it takes a little longer).
     worker_down_seconds: float = 2.0
     api_down_seconds: float = 1.0
     temporal_down_seconds: float = 3.0
+    postgres_down_seconds: float = 3.0
     payment_outage_seconds: float = 15.0
     carrier_outage_seconds: float = 15.0
+    # The API kill waits for this many edits to be sent at once (or for `edit_wait_seconds`).
+    edits_in_flight: int = 3
+    edit_wait_seconds: float = 10.0
     # Faults keep coming this long after the last order was placed.
     fault_tail_seconds: float = 25.0
     # The stack's timers, short so an order completes in seconds.
@@ -54,6 +66,9 @@ class ChaosConfig:
             # After an outage, calls are retried soon enough for the run to finish.
             "retry_max_interval_seconds": "2",
             "outbox_poll_seconds": "0.2",
+            # A request whose API process died is run again by a retry with its key after this
+            # long (the same Temporal update id, so it is not done twice): soon, in this run.
+            "idempotency_lease_seconds": "20",
             # A few customers place many orders: no risk review, no SLA alerts.
             "review_amount_over": "1000000",
             "review_new_customer_amount_over": "1000000",

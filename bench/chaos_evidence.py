@@ -22,6 +22,16 @@ from workflows import contract as c
 Place = tuple[str, str]  # (warehouse, SKU)
 
 
+@dataclass(frozen=True)
+class Crash:
+    """Processes killed (by a fault, or dying on their own) and when, in wall-clock seconds."""
+
+    cause: str
+    processes: frozenset[str]
+    began: float
+    ended: float
+
+
 @dataclass
 class WorkflowState:
     """An order's workflow: its Temporal status and what its own view says."""
@@ -55,6 +65,8 @@ class Evidence:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The order's history as the read model has it: (seq, kind) in order.
     history: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    # The same entries' (kind, detail), for what an entry says (a payment's reference).
+    history_detail: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     intake: dict[str, list[str]] = field(default_factory=dict)
     stock: dict[Place, tuple[int, int]] = field(default_factory=dict)
     baseline: dict[Place, int] = field(default_factory=dict)
@@ -65,6 +77,8 @@ class Evidence:
     order_units: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     outbox: list[dict[str, str]] = field(default_factory=list)
     authorizations: list[dict[str, Any]] = field(default_factory=list)
+    # Bank transfers the gateway received, and whether it delivered their webhooks.
+    transfers: list[dict[str, Any]] = field(default_factory=list)
     parcels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
     workflows: dict[str, WorkflowState] = field(default_factory=dict)
@@ -72,6 +86,8 @@ class Evidence:
     broken_workflows: list[str] = field(default_factory=list)
     # How often the worker died: killed by the run, or on its own.
     worker_kills: int = 0
+    # Every process killed during the run, to tell what an email sent twice was caused by.
+    crashes: list[Crash] = field(default_factory=list)
 
 
 async def read_stock(sessions: async_sessionmaker[AsyncSession]) -> dict[Place, tuple[int, int]]:
@@ -86,14 +102,16 @@ async def gather_evidence(
     client: Client,
     ports: Ports,
     baseline: dict[Place, int],
-    worker_kills: int,
+    crashes: list[Crash],
 ) -> Evidence:
     """Read every source once."""
-    ev = Evidence(baseline=baseline, worker_kills=worker_kills)
+    worker_kills = sum(1 for c in crashes if "worker" in c.processes)
+    ev = Evidence(baseline=baseline, worker_kills=worker_kills, crashes=crashes)
     await _read_database(sessions, ev)
     ev.stock = await read_stock(sessions)
     async with standin_client(ports.payment_url, 60) as pay:
         ev.authorizations = (await pay.get("/_admin/ledger")).json()["authorizations"]
+        ev.transfers = (await pay.get("/_admin/transfers")).json()["transfers"]
     async with standin_client(ports.carrier_url, 60) as carrier:
         for parcel in (await carrier.get("/_admin/state")).json()["shipments"]:
             ev.parcels.setdefault(parcel["reference"], []).append(parcel)
@@ -115,9 +133,12 @@ async def _read_database(sessions: async_sessionmaker[AsyncSession], ev: Evidenc
     async with sessions() as s:
         for oid, status, view in await s.execute(text("select order_id, status, view from orders")):
             ev.orders[oid] = {"status": status, "view": view}
-        events = await s.execute(text("select order_id, seq, kind from order_events order by 1, 2"))
-        for oid, seq, kind in events:
+        events = await s.execute(
+            text("select order_id, seq, kind, detail from order_events order by 1, 2")
+        )
+        for oid, seq, kind, detail in events:
             ev.history.setdefault(oid, []).append((int(seq), kind))
+            ev.history_detail.setdefault(oid, []).append((kind, detail or ""))
         for key, oid in await s.execute(text("select key, order_id from order_intake")):
             ev.intake.setdefault(oid, []).append(key)
         received = await s.execute(

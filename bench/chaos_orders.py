@@ -1,7 +1,9 @@
 """The orders of a chaos run: a seeded mix, each driven through the API like a client would.
 
-Every call is retried through crashes and outages (same Idempotency-Key, same body) until it
-gets an answer; what an order may legitimately end as follows from the answers it got.
+Every call that changes something carries an Idempotency-Key and is retried through crashes
+and outages (same key, same body) until it gets an answer; every answer is kept, to hold it
+against the order's final state. What an order may legitimately end as follows from the
+answers it got.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class Kind(StrEnum):
     CANCELLED = "cancelled"
     CANCELLED_PACKED = "cancelled when packed"
     PAY_LATER = "pay later, paid"
+    # The same bank payment recorded from two places at once (two keys, one reference).
+    PAID_TWICE = "pay later, paid twice at once"
+    # The money arrives at the gateway, which tells the API by a webhook.
+    TRANSFER = "pay later, by transfer"
     UNPAID = "pay later, unpaid"
     DECLINED = "declined"
     NEW_CARD = "declined, new card"
@@ -62,6 +68,8 @@ MIX: dict[Kind, int] = {
     Kind.CANCELLED: 8,
     Kind.CANCELLED_PACKED: 5,
     Kind.PAY_LATER: 8,
+    Kind.PAID_TWICE: 4,
+    Kind.TRANSFER: 4,
     Kind.UNPAID: 4,
     Kind.DECLINED: 4,
     Kind.NEW_CARD: 5,
@@ -118,6 +126,10 @@ class OrderRun:
     # Lines after an accepted edit, to check the order kept them.
     edited_lines: dict[str, int] | None = None
     notes: list[str] = field(default_factory=list)
+    # Every change asked of the order after it was placed, with the answers it got.
+    edits: list[Edit] = field(default_factory=list)
+    # The gateway's id of the bank transfer that paid it (by transfer only).
+    transfer_id: str = ""
     # Set once POST /orders has answered (or the run gave up on it).
     placed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -156,8 +168,10 @@ def _body(i: int, kind: Kind, rng: random.Random) -> dict[str, Any]:
         payment["token"] = "tok_flaky"
     elif kind in (Kind.DECLINED, Kind.NEW_CARD):
         payment["token"] = "tok_decline"
-    elif kind in (Kind.PAY_LATER, Kind.UNPAID):
+    elif kind in (Kind.PAY_LATER, Kind.UNPAID, Kind.PAID_TWICE):
         payment = {"method": rng.choice(["bank_transfer", "invoice"])}
+    elif kind == Kind.TRANSFER:
+        payment = {"method": "bank_transfer"}
     elif kind == Kind.LOST:
         postal = "00000"
     return {
@@ -180,12 +194,47 @@ def _body(i: int, kind: Kind, rng: random.Random) -> dict[str, Any]:
     }
 
 
-class Answer:
-    """What a call finally got, and whether an earlier try may have acted unseen."""
+CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-    def __init__(self, response: httpx.Response | None, uncertain: bool) -> None:
+
+@dataclass
+class Attempt:
+    """One try of a call and what came back; status 0 when no answer came."""
+
+    status: int
+    code: str = ""
+    replayed: bool = False
+    text: str = ""
+    at: float = field(default_factory=time.time)
+
+    @property
+    def try_again(self) -> bool:
+        """No answer, a 5xx, or the same key still running: the call may or may not have acted,
+        and only a retry with the same key can tell."""
+        return self.status == 0 or self.status >= 500 or self.code == "request_in_progress"
+
+    @property
+    def done(self) -> bool:
+        return 200 <= self.status < 300
+
+    def __str__(self) -> str:
+        if self.status == 0:
+            return "no answer"
+        shown = f"{self.status} {self.code}".strip()
+        return shown + (" (replayed)" if self.replayed else "")
+
+
+class Answer:
+    """What a call finally got, every try on the way, and whether an earlier try may have acted
+    unseen."""
+
+    def __init__(self, response: httpx.Response | None, attempts: list[Attempt]) -> None:
         self.response = response
-        self.uncertain = uncertain
+        self.attempts = attempts
+
+    @property
+    def uncertain(self) -> bool:
+        return any(a.try_again for a in self.attempts)
 
     @property
     def status(self) -> int:
@@ -195,14 +244,71 @@ class Answer:
         return self.response.json() if self.response is not None else None
 
 
+@dataclass
+class Edit:
+    """A change a client asked of an order, with every answer it got for it."""
+
+    order_id: str
+    what: str
+    key: str
+    body: dict[str, Any]
+    attempts: list[Attempt]
+
+
+class EditHold:
+    """Holds edits back for a moment when a fault asks, so that it meets several in flight."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self.waiting = 0
+
+    async def passage(self) -> None:
+        if not self._open.is_set():
+            self.waiting += 1
+            await self._open.wait()
+
+    async def gather(self, want: int, within: float) -> int:
+        """Hold edits until `want` wait (or `within` seconds pass with at least one, or twice
+        that with none), then let them all go; returns how many were held."""
+        self.waiting = 0
+        self._open.clear()
+        began = time.monotonic()
+        try:
+            while self.waiting < want:
+                waited = time.monotonic() - began
+                if waited > 2 * within or (self.waiting and waited > within):
+                    break
+                await asyncio.sleep(0.02)
+            return self.waiting
+        finally:
+            self._open.set()
+
+
+def _attempt(r: httpx.Response) -> Attempt:
+    code = ""
+    if r.status_code >= 300:
+        try:
+            error = r.json().get("error")
+            code = str(error.get("code", "")) if isinstance(error, dict) else ""
+        except (ValueError, AttributeError):
+            code = ""
+    replayed = r.headers.get("Idempotent-Replayed", "").lower() == "true"
+    return Attempt(r.status_code, code, replayed, r.text[:300])
+
+
 class ApiCaller:
-    """Calls the API through its crashes: a transport error or 5xx is tried again."""
+    """Calls the API through its crashes: no answer, a 5xx or `request_in_progress` is tried
+    again with the same Idempotency-Key, which every call that changes something carries."""
 
     def __init__(self, client: httpx.AsyncClient, patience: float) -> None:
         self.client = client
         self.patience = patience
         self.calls = 0
         self.retries = 0
+        self.hold = EditHold()
+        # Edits sent and not yet answered, right now.
+        self.edits_in_flight = 0
 
     async def call(
         self,
@@ -210,25 +316,35 @@ class ApiCaller:
         path: str,
         body: Mapping[str, Any] | None = None,
         key: str | None = None,
+        edit: bool = False,
     ) -> Answer:
-        """The first answer that is not an outage; None inside after `patience` seconds."""
+        """The first answer that is not an outage; None inside after `patience` seconds.
+        An `edit` may be held back by a fault that wants edits in flight."""
+        if method in CHANGING and not key:
+            raise ValueError(f"{method} {path} needs an Idempotency-Key")
         headers = {"Idempotency-Key": key} if key else {}
+        if edit:
+            await self.hold.passage()
         deadline = time.monotonic() + self.patience
         pause = 0.2
-        uncertain = False
+        attempts: list[Attempt] = []
         self.calls += 1
         while True:
+            if edit:
+                self.edits_in_flight += 1
             try:
                 r = await self.client.request(method, path, json=body, headers=headers)
-                if r.status_code < 500:
-                    return Answer(r, uncertain)
+                attempts.append(_attempt(r))
+                if not attempts[-1].try_again:
+                    return Answer(r, attempts)
             except httpx.TransportError:
-                pass
-            # A lost answer or a 5xx: the call may or may not have acted.
-            uncertain = True
+                attempts.append(Attempt(0))
+            finally:
+                if edit:
+                    self.edits_in_flight -= 1
             self.retries += 1
             if time.monotonic() > deadline:
-                return Answer(None, uncertain)
+                return Answer(None, attempts)
             await asyncio.sleep(pause)
             pause = min(2.0, pause * 1.5)
 
@@ -291,10 +407,18 @@ def at_or_after(status: str) -> frozenset[str]:
 class OrderDriver:
     """Places each order at its time and does to it what its kind says."""
 
-    def __init__(self, api: ApiCaller, board: StatusBoard, step_seconds: float) -> None:
+    def __init__(
+        self,
+        api: ApiCaller,
+        board: StatusBoard,
+        step_seconds: float,
+        gateway: httpx.AsyncClient | None = None,
+    ) -> None:
         self.api = api
         self.board = board
         self.step_seconds = step_seconds
+        # The payment gateway's own admin routes, where a customer's bank transfer arrives.
+        self.gateway = gateway
 
     async def drive(self, run: OrderRun, started: float) -> None:
         """Place the order, then act on it; never raises, notes what went wrong instead."""
@@ -320,6 +444,8 @@ class OrderDriver:
             Kind.DECLINED: self._let_fail,
             Kind.NEW_CARD: self._new_card,
             Kind.PAY_LATER: self._pay,
+            Kind.PAID_TWICE: self._pay_twice,
+            Kind.TRANSFER: self._transfer,
             Kind.EDITED: self._edit,
             Kind.CANCELLED: self._cancel,
             Kind.CANCELLED_PACKED: self._cancel,
@@ -327,6 +453,15 @@ class OrderDriver:
         }.get(run.kind)
         if step is not None:
             await step(run)
+
+    async def _send(
+        self, run: OrderRun, what: str, method: str, path: str, body: dict[str, Any], tag: str = ""
+    ) -> Answer:
+        """An edit of the order under a key of its own; every answer is kept with the run."""
+        key = f"{run.plan.key}-{what.replace(' ', '-')}{tag}"
+        answer = await self.api.call(method, path, body, key=key, edit=True)
+        run.edits.append(Edit(run.order_id, what, key, body, answer.attempts))
+        return answer
 
     async def _until(self, run: OrderRun, ok: Callable[[Seen], bool], what: str) -> Seen | None:
         seen = await self.board.wait(run.order_id, ok, self.step_seconds)
@@ -340,16 +475,44 @@ class OrderDriver:
     async def _let_fail(self, run: OrderRun) -> None:
         run.expected = frozenset({"FAILED"})
 
+    def _payment(self, run: OrderRun) -> dict[str, Any]:
+        return {"amount": str(run.total), "reference": f"bank-{run.plan.key}"}
+
     async def _pay(self, run: OrderRun) -> None:
         if await self._until(run, lambda s: s.status == "AWAITING_PAYMENT", "AWAITING_PAYMENT"):
-            body = {"amount": str(run.total), "reference": f"bank-{run.plan.key}"}
-            answer = await self.api.call("POST", f"/orders/{run.order_id}/payments", body)
+            path = f"/orders/{run.order_id}/payments"
+            answer = await self._send(run, PAYMENT, "POST", path, self._payment(run))
             self._expect_done(run, answer, "payment", frozenset({"AWAITING_PAYMENT"}))
+
+    async def _pay_twice(self, run: OrderRun) -> None:
+        if await self._until(run, lambda s: s.status == "AWAITING_PAYMENT", "AWAITING_PAYMENT"):
+            path = f"/orders/{run.order_id}/payments"
+            body = self._payment(run)
+            answers = await asyncio.gather(
+                self._send(run, PAYMENT, "POST", path, body, tag="-a"),
+                self._send(run, PAYMENT, "POST", path, body, tag="-b"),
+            )
+            # Paid if either got through; both refused leaves it waiting.
+            if not any(a.status == 200 for a in answers):
+                for a in answers:
+                    self._expect_done(run, a, "payment", frozenset({"AWAITING_PAYMENT"}))
+
+    async def _transfer(self, run: OrderRun) -> None:
+        if self.gateway is None:
+            run.expected = frozenset({"AWAITING_PAYMENT"})
+            return
+        if await self._until(run, lambda s: s.status == "AWAITING_PAYMENT", "AWAITING_PAYMENT"):
+            body = {"reference": run.order_id, "amount": str(run.total), "currency": "USD"}
+            run.transfer_id = await _send_transfer(self.gateway, body, self.step_seconds)
+            if not run.transfer_id:
+                run.notes.append("the gateway never took the transfer")
+                run.expected = frozenset({"AWAITING_PAYMENT"})
 
     async def _new_card(self, run: OrderRun) -> None:
         if await self._until(run, lambda s: s.status == "AWAITING_PAYMENT", "AWAITING_PAYMENT"):
             body = {"method": "card", "token": "tok_ok"}
-            answer = await self.api.call("PUT", f"/orders/{run.order_id}/payment-method", body)
+            path = f"/orders/{run.order_id}/payment-method"
+            answer = await self._send(run, NEW_METHOD, "PUT", path, body)
             self._expect_done(run, answer, "new card", frozenset({"FAILED"}))
 
     async def _edit(self, run: OrderRun) -> None:
@@ -361,7 +524,7 @@ class OrderDriver:
         first = next(iter(lines))
         lines[first] += 1
         body = {"lines": [{"sku": s, "quantity": q} for s, q in lines.items()]}
-        answer = await self.api.call("PATCH", f"/orders/{run.order_id}", body)
+        answer = await self._send(run, LINES, "PATCH", f"/orders/{run.order_id}", body)
         if answer.status == 200:
             run.edited_lines = lines
         elif not answer.uncertain:
@@ -373,7 +536,8 @@ class OrderDriver:
         if seen is None:
             run.expected = frozenset({"CANCELLED", "COMPLETED"})
             return
-        answer = await self.api.call("POST", f"/orders/{run.order_id}/cancel", {"reason": "chaos"})
+        path = f"/orders/{run.order_id}/cancel"
+        answer = await self._send(run, CANCEL, "POST", path, {"reason": "chaos"})
         if answer.status == 200:
             run.expected = frozenset({"CANCELLED"})
         elif answer.status == 409 and not answer.uncertain:
@@ -386,7 +550,8 @@ class OrderDriver:
         run.expected = frozenset({"REFUNDED"})
         if await self._until(run, lambda s: bool(s.exception), "the carrier exception"):
             body = {"action": "refund", "note": "lost in transit"}
-            answer = await self.api.call("POST", f"/orders/{run.order_id}/exception-actions", body)
+            path = f"/orders/{run.order_id}/exception-actions"
+            answer = await self._send(run, REFUND, "POST", path, body)
             self._expect_done(run, answer, "refund", frozenset({"SHIPPED"}))
 
     @staticmethod
@@ -397,6 +562,37 @@ class OrderDriver:
         run.expected = run.expected | otherwise if answer.uncertain else otherwise
         lost = " after a lost answer" if answer.uncertain else ""
         run.notes.append(f"{what} answered {answer.status}{lost}: {_text(answer)}")
+
+
+# What an edit asks, as the invariants name it.
+LINES = "lines"
+CANCEL = "cancel"
+PAYMENT = "payment"
+NEW_METHOD = "payment method"
+REFUND = "refund"
+
+
+async def _send_transfer(gateway: httpx.AsyncClient, body: dict[str, Any], patience: float) -> str:
+    """Money arrives at the gateway: booked there once, however often this is tried. The
+    gateway's admin route takes no key, so before a retry it is asked whether the first try
+    got through."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            r = await gateway.post("/_admin/transfers", json=body)
+            if r.status_code == 201:
+                return str(r.json()["transfer_id"])
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(1.0)
+        try:
+            listed = (await gateway.get("/_admin/transfers")).json()["transfers"]
+            mine = [t for t in listed if t["reference"] == body["reference"]]
+            if mine:
+                return str(mine[0]["transfer_id"])
+        except (httpx.TransportError, ValueError, KeyError):
+            pass
+    return ""
 
 
 async def receive_scarce(api: ApiCaller, runs: list[OrderRun], seed: int) -> str:

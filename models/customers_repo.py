@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.books import sale_value
+from models.order import PaymentMethod
 from models.orders_repo import summary
 from models.tables import (
     Customer,
@@ -19,7 +21,8 @@ from models.tables import (
     Return,
 )
 
-# Orders whose money was taken and kept: they count towards lifetime value.
+# Orders whose money was taken and kept: they count towards lifetime value, net of refunds; an
+# exchange order counts only what its credit did not pay.
 VALUE_STATUSES = (
     "SHIPPED",
     "PARTIALLY_SHIPPED",
@@ -30,8 +33,11 @@ VALUE_STATUSES = (
 )
 # Returns still under way.
 OPEN_RETURN = ("REQUESTED", "APPROVED", "IN_TRANSIT", "RECEIVED")
-# Loyalty: one point per whole unit of money spent on completed orders.
+# Loyalty: one point per whole unit of money spent, and not refunded, on orders the customer
+# keeps: completed ones, and partly returned ones (RETURNED is where those end). Points are
+# reckoned anew on every read, so a later refund takes its points back.
 POINT_PER_UNIT = Decimal("1")
+POINT_STATUSES = ("COMPLETED", "RETURNED")
 # Orders that may be rated: the customer has the goods.
 RATEABLE = ("DELIVERED", "COMPLETED", "RETURN_REQUESTED", "RETURNED")
 
@@ -61,10 +67,11 @@ async def customer_picture(session: AsyncSession, customer_id: str) -> dict[str,
     value: dict[str, Decimal] = {}
     points = Decimal("0")
     for o in orders:
+        spent = _spent(o)
         if o.status in VALUE_STATUSES:
-            value[o.currency] = value.get(o.currency, Decimal("0")) + o.total
-        if o.status == "COMPLETED":
-            points += (o.total / POINT_PER_UNIT).to_integral_value(rounding=ROUND_FLOOR)
+            value[o.currency] = value.get(o.currency, Decimal("0")) + spent
+        if o.status in POINT_STATUSES:
+            points += (spent / POINT_PER_UNIT).to_integral_value(rounding=ROUND_FLOOR)
 
     returns = (
         await session.execute(
@@ -151,6 +158,16 @@ async def customer_picture(session: AsyncSession, customer_id: str) -> dict[str,
             for f in feedback
         ],
     }
+
+
+def _spent(order: Order) -> Decimal:
+    """What the customer paid for an order and kept paying: refunds and exchange credit out."""
+    books = order.view.get("books") or {}
+    return sale_value(
+        order.total,
+        order.view.get("payment_method") == PaymentMethod.EXCHANGE_CREDIT.value,
+        Decimal(books.get("refunded", "0")),
+    )
 
 
 CLOSED_STATUSES = ("COMPLETED", "CANCELLED", "FAILED", "REFUNDED", "RETURNED")

@@ -7,8 +7,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
 
+from models.books import Books, books_of
 from models.status import OrderStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -131,6 +139,9 @@ class Totals(BaseModel):
     shipping: Decimal
     tax: Decimal
     total: Decimal
+    # Exchange credit from goods sent back, already taken off `total` (what is left to pay);
+    # left out of the JSON when there is none, as on every order but an exchange.
+    credit: Decimal = Field(default=Decimal("0"), exclude_if=lambda v: not v)
 
 
 class PricedOrder(BaseModel):
@@ -149,6 +160,20 @@ class PaymentRecord(BaseModel):
     currency: str
     status: str
     captured: Decimal = Decimal("0")
+    # Given back of what was captured; histories from before it was kept decode as nothing.
+    refunded: Decimal = Field(default=Decimal("0"), exclude_if=lambda v: not v)
+
+
+class RefundRecord(BaseModel):
+    """Money given back, once per reference (the refund's idempotency key at the gateway)."""
+
+    reference: str
+    authorization_id: str
+    amount: Decimal
+    currency: str
+    reason: str
+    lines: dict[str, int] = Field(default_factory=dict)
+    at: datetime
 
 
 class ShipmentRecord(BaseModel):
@@ -213,9 +238,18 @@ class OrderView(BaseModel):
     allocation: list[str] = Field(default_factory=list)
     open_exception: str = ""
     payments: list[PaymentRecord] = Field(default_factory=list)
+    refunds: list[RefundRecord] = Field(default_factory=list)
     shipments: list[ShipmentRecord] = Field(default_factory=list)
     related: list[dict[str, str]] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     alerts: list[AlertRecord] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+    # Counts the changes made to the order (refusals change nothing); the API's ETag.
+    version: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def books(self) -> Books:
+        """Authorized, captured, refunded and kept, from the payments: stored with the view."""
+        return books_of(self.payments, self.totals.currency)

@@ -13,6 +13,7 @@ from sqlalchemy import cast, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import request_refusals
 from models.notifications import Notification
 from models.order import AlertRecord, DeliveryOption, HistoryEntry, OrderView
 from models.tables import (
@@ -187,6 +188,10 @@ async def load_view(session: AsyncSession, order_id: str) -> OrderView | None:
         )
         for e in events
     ]
+    refused = await request_refusals.history_of(session, order_id)
+    if refused:
+        # Stable: an entry of the workflow's stays before a refusal made at the same instant.
+        view.history = sorted([*view.history, *refused], key=lambda h: h.at)
     return view
 
 

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from models.books import settle_exchange
 from models.money import round_money
-from models.order import LineInput, OrderLine, ShipmentRecord, Totals
+from models.order import LineInput, OrderLine, PaymentMethod, PricedOrder, ShipmentRecord, Totals
 from models.status import EditRefused, OrderStatus
 
 
@@ -57,6 +58,45 @@ def refund_amount(
     return round_money((net_goods + goods_tax) * share)
 
 
+class ExchangeValue(BaseModel):
+    """What an exchange is worth against the credit of the lines sent back, as staff see it
+    before they decide."""
+
+    lines: list[OrderLine]
+    totals: Totals
+    credit: Decimal
+    value: Decimal
+    # value - credit: the customer pays it when positive, gets it back when negative.
+    difference: Decimal
+    settles_by: str
+
+
+def value_exchange(
+    wanted: PricedOrder, credit: Decimal, method: PaymentMethod, by_gateway: bool
+) -> ExchangeValue:
+    """The exchange's two values, their difference and how it will be settled: a difference
+    due is paid the way the order was (`method`), one owed goes back to the card or wallet
+    when the order was paid through the gateway (`by_gateway`), by hand otherwise."""
+    s = settle_exchange(credit, wanted.totals.total)
+    cur = wanted.totals.currency
+    if s.due > 0:
+        how = method.value if method != PaymentMethod.EXCHANGE_CREDIT else "invoice"
+        settles = f"the customer pays {s.due} {cur} by {how}"
+    elif s.back > 0:
+        where = f"to the {method.value}" if by_gateway else "by hand"
+        settles = f"{s.back} {cur} is refunded {where}"
+    else:
+        settles = "the credit pays for the goods exactly"
+    return ExchangeValue(
+        lines=wanted.lines,
+        totals=wanted.totals,
+        credit=credit,
+        value=s.value,
+        difference=s.difference,
+        settles_by=settles,
+    )
+
+
 class ReturnEvent(BaseModel):
     """One line of a return's history."""
 
@@ -85,6 +125,8 @@ class ReturnView(BaseModel):
     condition: str = ""
     shipment: ShipmentRecord | None = None
     exchange_order_id: str = ""
+    # Set for exchanges asked for since they are valued.
+    exchange: ExchangeValue | None = None
     history: list[ReturnEvent] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime

@@ -1,10 +1,13 @@
 """Sales reports (§8): sales by day, week, product, category and channel; best and slow
 sellers; products bought together.
 
-Only sales count (`models.reports.SALE_STATUSES`), by the day the order was placed. Money is
-summed per currency, never across currencies. `revenue` is the goods at the price charged
-(the lines' totals, before the order's discount, shipping and tax), so it adds up the same
-whichever way it is broken down; `order_total` is what the customers were charged in all.
+Only sales count (`models.reports.SALE_STATUSES`), by the day the order was placed; an exchange
+order paid wholly by the credit of goods sent back is no sale (their sale was the first order).
+Money is summed per currency, never across currencies. `order_total` is what the customers
+paid and kept paying: each order's total (an exchange order's after its credit) less what was
+refunded. `revenue` is the goods at the price charged (the lines' totals, before the order's
+discount, shipping and tax), each line taking the share of its order paid in money and not
+refunded, so it adds up the same whichever way it is broken down.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Numeric, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from models.order import PaymentMethod
 from models.reports import CATEGORY, Period, sold_in
 from models.tables import Order, OrderLineRow, Product
 
@@ -29,6 +33,28 @@ _ORDER_KEYS: dict[str, Any] = {
     "week": func.to_char(_PLACED_UTC, 'IYYY-"W"IW'),
     "channel": Order.channel,
 }
+
+
+def _amount(path: Any) -> ColumnElement[Any]:
+    """A money amount inside the stored view; views written before it existed hold none."""
+    return func.coalesce(cast(path.astext, Numeric), 0)
+
+
+_REFUNDED = _amount(Order.view["books"]["refunded"])
+_CREDIT = _amount(Order.view["totals"]["credit"])
+_PAID_BY_CREDIT = Order.view["payment_method"].astext == PaymentMethod.EXCHANGE_CREDIT.value
+# What the order brought in, and the share of its goods that it stands for.
+_NET = Order.total - _REFUNDED
+_NET_SHARE = func.coalesce(_NET / func.nullif(Order.total + _CREDIT, 0), 1)
+
+
+def _sold(period: Period) -> ColumnElement[bool]:
+    """SQL: a sale placed in the period, not paid for by exchange credit alone."""
+    return sold_in(period) & ~_PAID_BY_CREDIT
+
+
+def _cents(amount: Any) -> Any:
+    return func.round(amount, 2)
 
 
 class SalesRow(BaseModel):
@@ -81,12 +107,12 @@ async def _sales_by_order(session: AsyncSession, period: Period, by: str) -> lis
         select(
             _ORDER_KEYS[by].label("key"),
             Order.currency,
-            Order.total,
+            _NET.label("net"),
             func.sum(OrderLineRow.quantity).label("units"),
-            func.coalesce(func.sum(OrderLineRow.line_total), 0).label("goods"),
+            (func.coalesce(func.sum(OrderLineRow.line_total), 0) * _NET_SHARE).label("goods"),
         )
         .join(OrderLineRow, OrderLineRow.order_id == Order.order_id)
-        .where(sold_in(period))
+        .where(_sold(period))
         .group_by(Order.order_id)
         .subquery()
     )
@@ -97,8 +123,8 @@ async def _sales_by_order(session: AsyncSession, period: Period, by: str) -> lis
             o.currency,
             func.count(),
             func.sum(o.units),
-            func.sum(o.goods),
-            func.sum(o.total),
+            _cents(func.sum(o.goods)),
+            func.sum(o.net),
         )
         .group_by(o.key, o.currency)
         .order_by(o.key, o.currency)
@@ -112,7 +138,7 @@ async def _sales_by_order(session: AsyncSession, period: Period, by: str) -> lis
 async def _sales_by_line(session: AsyncSession, period: Period, by: str) -> list[SalesRow]:
     by_product = by == "product"
     key: Any = OrderLineRow.sku if by_product else CATEGORY
-    revenue = func.coalesce(func.sum(OrderLineRow.line_total), 0)
+    revenue = _cents(func.coalesce(func.sum(OrderLineRow.line_total * _NET_SHARE), 0))
     stmt = (
         select(
             key,
@@ -125,7 +151,7 @@ async def _sales_by_line(session: AsyncSession, period: Period, by: str) -> list
         .select_from(OrderLineRow)
         .join(Order, Order.order_id == OrderLineRow.order_id)
         .outerjoin(Product, Product.sku == OrderLineRow.sku)
-        .where(sold_in(period))
+        .where(_sold(period))
         .group_by(key, Order.currency)
         .order_by(revenue.desc(), key, Order.currency)
     )
@@ -150,7 +176,7 @@ def _units_sold(period: Period) -> Any:
             func.count(func.distinct(OrderLineRow.order_id)).label("orders"),
         )
         .join(Order, Order.order_id == OrderLineRow.order_id)
-        .where(sold_in(period))
+        .where(_sold(period))
         .group_by(OrderLineRow.sku)
         .subquery()
     )
@@ -216,7 +242,7 @@ async def bought_together(session: AsyncSession, period: Period, limit: int) -> 
         .join(Order, Order.order_id == a.order_id)
         .outerjoin(pa, pa.sku == a.sku)
         .outerjoin(pb, pb.sku == b.sku)
-        .where(sold_in(period))
+        .where(_sold(period))
         .group_by(a.sku, b.sku)
         .order_by(n.desc(), a.sku, b.sku)
         .limit(limit)

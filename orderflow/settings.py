@@ -36,6 +36,20 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = 10.0
     # The key the `orderflow` staff commands send; empty means the dev stack's staff key.
     api_key: str = ""
+    # How long an Idempotency-Key and the answer stored under it are kept (at least a day).
+    idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # After this long a request still marked running is taken to have died with its API
+    # process, and a retry runs it again: longer than the longest update wait (60 s).
+    idempotency_lease_seconds: float = Field(default=120.0, gt=0)
+    # An update not accepted by its order within this long makes the API look why; when two
+    # looks in a row find the order's workflow task failing, or no worker polling for it, the
+    # API answers at once instead of waiting out the whole update timeout.
+    update_accept_seconds: float = Field(default=2.0, gt=0)
+    # An edit an order has not taken this long after it was sent is refused when it comes
+    # (the workflow checks the deadline), so the API can answer 503 "nothing changed".
+    update_expire_seconds: float = Field(default=5.0, gt=0)
+    # How far the API's clock may be from the Temporal server's.
+    clock_skew_seconds: float = Field(default=1.0, ge=0)
 
     payment_url: str = "http://127.0.0.1:8101"
     payment_port: int = 8101

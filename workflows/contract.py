@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
 
 from models.order import (
@@ -14,13 +14,17 @@ from models.order import (
     Channel,
     Customer,
     DeliveryOption,
+    Email,
     LineInput,
     OrderLine,
+    OrderView,
     PaymentInput,
     PaymentMethod,
+    Phone,
     PricedOrder,
     ShipmentRecord,
 )
+from models.status import OrderStatus
 from workflows.purchase_contract import purchase_order_workflow_id
 
 ORDER_WORKFLOW = "OrderWorkflow"
@@ -47,6 +51,9 @@ SIGNAL_PAYMENT_METHOD = "payment_method"
 UPDATE_PAYMENT_METHOD = "change_payment_method"
 SIGNAL_EXCEPTION_ACTION = "exception_action"
 UPDATE_EXCEPTION_ACTION = "resolve_exception"
+# Staff sent back by hand money the gateway cannot refund (a transfer kept as an overpayment).
+SIGNAL_SETTLE_REFUND = "refund_settled"
+UPDATE_SETTLE_REFUND = "settle_refund"
 SIGNAL_REQUEST_RETURN = "return_request"
 UPDATE_REQUEST_RETURN = "request_return"
 SIGNAL_RETURN_DECISION = "return_decision"
@@ -90,6 +97,15 @@ PATCH_RETURN_WRITES_AFTER_COMMIT = "return-writes-after-commit"
 # its own marker. Every marker of a new order also has the server upsert a search attribute
 # (TemporalChangeVersion), which costs it more than the marker itself.
 PATCH_EVERY_CHANGE_SO_FAR = "every-order-change-so-far"
+# Each refund is booked against the payment it went back to, so a second or third return is
+# refunded at the gateway too; an exchange is valued against its credit when it is asked for.
+PATCH_AFTER_SALES_MONEY = "after-sales-money"
+# Signals run their update's checks, and a refused one is kept in the history with an alert.
+PATCH_SAFE_SIGNALS = "signals-as-safe-as-updates"
+# A payment reference is booked once, and money for a paid order is never a second payment.
+PATCH_PAYMENT_ONCE = "payment-booked-once"
+# A parcel reports every tracking step and every booking it replaced to its order's history.
+PATCH_PARCEL_TRACKING = "parcel-reports-every-tracking-step"
 
 SA_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SA_CUSTOMER = SearchAttributeKey.for_keyword("CustomerId")
@@ -128,6 +144,8 @@ def customer_search_attributes(customer: Customer) -> list[SearchAttributePair[s
 
 # The error type an edit refusal carries; the API maps it to 409.
 EDIT_REFUSED = "EditRefused"
+# The error type of an update refused because it came after its `not_after`.
+UPDATE_EXPIRED = "UpdateExpired"
 
 
 def order_workflow_id(order_id: str) -> str:
@@ -237,25 +255,62 @@ class OrderInput(BaseModel):
     policy: OrderPolicy = Field(default_factory=OrderPolicy)
 
 
+# The bounds the API holds its request bodies to: a signal typed by hand meets the same ones.
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Lines = Annotated[list[LineInput], Field(min_length=1, max_length=200)]
+
+
+class EditRequest(BaseModel):
+    """What every edit of a running order carries besides its own fields."""
+
+    actor: Actor = "unknown"
+    # The order's version the caller last saw (If-Match): refused if the order moved on since.
+    expected_version: Annotated[int, Field(ge=0)] | None = None
+    # An update the order has not taken by then is refused when it comes, so a caller that
+    # stopped waiting may say "nothing changed" and mean it.
+    not_after: datetime | None = None
+
+
+def placed_view(inp: OrderInput, at: datetime) -> OrderView:
+    """The view of an order that has just been placed, as of `at`."""
+    return OrderView(
+        order_id=inp.order_id,
+        status=OrderStatus.PLACED,
+        customer=inp.customer,
+        channel=inp.channel,
+        channel_order_id=inp.channel_order_id,
+        ship_to=inp.ship_to,
+        bill_to=inp.bill_to,
+        payment_method=inp.payment.method,
+        delivery=inp.delivery,
+        lines=inp.priced.lines,
+        totals=inp.priced.totals,
+        promotion=inp.priced.promotion,
+        notes=inp.notes,
+        related=list(inp.related),
+        created_at=inp.created_at,
+        updated_at=at,
+    )
+
+
 class Contact(BaseModel):
     """The customer's contact details that may change while the order runs."""
 
-    email: str | None = None
-    phone: str | None = None
+    email: Email | None = None
+    phone: Phone | None = None
 
 
-class ModifyRequest(BaseModel):
+class ModifyRequest(EditRequest):
     """An edit: any of a new address, new contact details, new lines."""
 
     ship_to: Address | None = None
     contact: Contact | None = None
-    lines: list[LineInput] | None = None
-    actor: str = "unknown"
+    lines: Lines | None = None
 
 
-class CancelRequest(BaseModel):
-    reason: str = ""
-    actor: str = "unknown"
+class CancelRequest(EditRequest):
+    reason: Note = ""
 
 
 class CarrierEvent(BaseModel):
@@ -269,47 +324,55 @@ class CarrierEvent(BaseModel):
     detail: str = ""
 
 
-class ReviewDecision(BaseModel):
+class ReviewDecision(EditRequest):
     """Staff's verdict on an order held for review."""
 
     decision: Literal["approve", "reject"]
-    note: str = ""
-    actor: str = "unknown"
+    note: Note = ""
 
 
-class PaymentReceived(BaseModel):
-    """Money for a pay-later order arrived (bank transfer, invoice payment)."""
+class PaymentReceived(EditRequest):
+    """Money for a pay-later order: recorded by staff, or arrived at the gateway (a transfer)."""
 
-    amount: Decimal
-    reference: str = ""
-    actor: str = "unknown"
+    amount: Annotated[Decimal, Field(gt=0, max_digits=16)]
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    # A transfer is money that really arrived: when it cannot pay the order it is kept, to be
+    # sent back, not refused.
+    arrived: bool = False
 
 
-class PaymentMethodChange(BaseModel):
+class PaymentMethodChange(EditRequest):
     """A new card or wallet after a decline."""
 
-    method: PaymentMethod = PaymentMethod.CARD
-    token: str
-    actor: str = "unknown"
+    method: Literal[PaymentMethod.CARD, PaymentMethod.WALLET] = PaymentMethod.CARD
+    token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class ExceptionAction(BaseModel):
+class RefundSettled(EditRequest):
+    """Money due back to the customer was sent back by hand (a bank transfer, say)."""
+
+    payment_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    ]
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    note: Note = ""
+
+
+class ExceptionAction(EditRequest):
     """What staff do about a carrier exception."""
 
     action: Literal["reship", "refund", "contact_customer"]
-    note: str = ""
-    actor: str = "unknown"
+    note: Note = ""
 
 
-class ReturnRequest(BaseModel):
+class ReturnRequest(EditRequest):
     """A customer sends lines back, for money or for other goods."""
 
-    lines: list[LineInput]
-    reason: str
-    evidence: str = ""
+    lines: Lines
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    evidence: Note = ""
     kind: Literal["refund", "exchange"] = "refund"
-    exchange_lines: list[LineInput] | None = None
-    actor: str = "unknown"
+    exchange_lines: Lines | None = None
 
 
 class ReturnDecision(BaseModel):
@@ -340,6 +403,11 @@ class ReturnInput(BaseModel):
     authorization_id: str | None = None
     kind: Literal["refund", "exchange"] = "refund"
     exchange_lines: list[LineInput] | None = None
+    # The goods wanted, priced when the return was asked for, and how the order was paid: the
+    # part of their value the credit does not cover is paid the same way. Returns asked for
+    # before exchanges were valued have neither and price their goods when they ship.
+    exchange: PricedOrder | None = None
+    payment: PaymentInput | None = None
     channel: Channel
     reason: str
     evidence: str = ""
@@ -388,6 +456,8 @@ class ShipmentReport(BaseModel):
         "address_changed",
         "address_refused",
         "failed",
+        "tracking",
+        "booking_cancelled",
     ]
     detail: str = ""
     tracking_number: str = ""
@@ -418,16 +488,15 @@ class ShipmentAddress(BaseModel):
 class ParcelSplit(BaseModel):
     """One parcel of a split made by hand: its lines, and optionally its warehouse."""
 
-    warehouse_id: str | None = None
-    lines: list[LineInput]
+    warehouse_id: Annotated[str, StringConstraints(max_length=32)] | None = None
+    lines: Annotated[list[LineInput], Field(min_length=1, max_length=100)]
 
 
-class SplitRequest(BaseModel):
+class SplitRequest(EditRequest):
     """Staff split an order's lines into parcels before picking."""
 
-    parcels: list[ParcelSplit]
-    note: str = ""
-    actor: str = "unknown"
+    parcels: Annotated[list[ParcelSplit], Field(min_length=2, max_length=20)]
+    note: Note = ""
 
 
 class MergeMember(BaseModel):

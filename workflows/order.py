@@ -6,10 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
@@ -18,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     import workflows.steps as steps
     from activities.inventory import (
         DELIVERY_NOT_OFFERED,
+        PRICING_ERROR,
         BackorderInput,
         InventoryActivities,
         ParcelHeld,
@@ -31,6 +36,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.payment import DECLINED, AuthorizeInput, PaymentActivities
     from activities.records import MergeQuery, RecordActivities, SaveViewInput
     from activities.risk import RiskActivities, RiskInput
+    from models.books import (
+        ZERO,
+        at_gateway,
+        is_credit,
+        refund_cap,
+        refund_source,
+        refund_status,
+        refundable,
+    )
+    from models.edit_log import describe_edit, describe_stock
     from models.money import round_money
     from models.notifications import STAFF, Notification, render, render_alert
     from models.order import (
@@ -39,9 +54,11 @@ with workflow.unsafe.imports_passed_through():
         LineInput,
         OrderLine,
         OrderView,
+        PaymentInput,
         PaymentMethod,
         PaymentRecord,
         PricedOrder,
+        RefundRecord,
         ShipmentRecord,
     )
     from models.order_number import make_order_number
@@ -67,19 +84,35 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import error_type as _error_type
 
 S = OrderStatus
+EditT = TypeVar("EditT", bound=c.EditRequest)
 # Statuses in which an order's goods are being or have been picked.
 PICKED_OR_LATER = frozenset({S.PICKING, S.PACKED, S.PARTIALLY_SHIPPED, S.SHIPPED, S.DELIVERED})
 # The part of a split order that waits for a restock before it becomes parcels.
 WAITING_STOCK = "waiting_stock"
+# How much of an actor's name the history keeps (the read model's column).
+ACTOR_LENGTH = 100
+# History entries that change nothing: they leave the order's version where it was.
+UNCHANGED = ("_refused", "_ignored")
 # How long a parent waits for a parcel to answer a cancel or a new address.
 PARCEL_ANSWER = timedelta(minutes=5)
+
+
+def _pricing_problem(exc: ApplicationError) -> str:
+    """The pricing refusal with the lines it names (an unknown SKU, say)."""
+    details = exc.details[0] if exc.details else {}
+    lines = details.get("lines", []) if isinstance(details, dict) else []
+    named = ", ".join(f"{x.get('sku')}: {x.get('problem')}" for x in lines if isinstance(x, dict))
+    return f"{exc.message} ({named})" if named else exc.message
 
 
 @workflow.defn(name=c.ORDER_WORKFLOW)
 class OrderWorkflow:
     """Orchestrates stock, payment and carrier for one order; edits arrive as updates or signals."""
 
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, inp: c.OrderInput) -> None:
+        # Everything an edit needs is made here, before any handler runs: an update or signal
+        # may arrive in the order's very first workflow task, before run() starts.
         self._lock = asyncio.Lock()
         self._events: list[c.CarrierEvent] = []
         self._seen_events: set[str] = set()
@@ -93,10 +126,6 @@ class OrderWorkflow:
         self._sent_kinds: dict[str, int] = {}
         self._saved_seq = 0
         self._dirty_customer = True
-        self._view: OrderView | None = None
-        # Set first thing in run(): whether this order took every change so far at once.
-        self._all_changes = False
-        self._v2 = False
         self._stock_held = False
         self._stock_signal = False
         self._backordered = False
@@ -106,10 +135,11 @@ class OrderWorkflow:
         self._open_returns: set[str] = set()
         self._returned: dict[str, int] = {}
         self._return_asked: dict[str, dict[str, int]] = {}
+        # Per open return: the authorization its money goes back to, and the amount it holds.
+        self._return_refunds: dict[str, tuple[str | None, Decimal]] = {}
         self._return_tasks: list[asyncio.Task[None]] = []
         self._return_count = 0
         self._window_closed = False
-        self._v3 = False
         self._parcels: list[ParcelHeld] = []
         self._children: dict[str, ChildWorkflowHandle[Any, c.ShipmentResult]] = {}
         self._parcel_tasks: list[asyncio.Task[None]] = []
@@ -124,6 +154,21 @@ class OrderWorkflow:
         self._merge_started = False
         # What each parcel answered to the last request sent to it.
         self._answers: dict[str, str] = {}
+        self._inp = inp
+        self._token = inp.payment.token
+        self._view = c.placed_view(inp, workflow.now())
+        self._auth_count = 0
+        self._booking_count = 0
+        self._note("placed", inp.actor or f"customer:{inp.customer.id}", self._summary())
+
+        self._all_changes = workflow.patched(c.PATCH_EVERY_CHANGE_SO_FAR)
+        # Orders placed before review, backorders, pay-later and notifications replay the
+        # first version of the path; every new order takes the second.
+        self._v2 = self._since(c.PATCH_LIFECYCLE_V2)
+        # Orders since split shipments may take their units from several warehouses.
+        self._v3 = self._v2 and self._since(c.PATCH_SPLIT_SHIPMENTS)
+        # Orders since then carry their emails in their next workflow task, not an activity.
+        self._mail_with_next_task = self._v3 and self._since(c.PATCH_MAIL_WITH_NEXT_TASK)
 
     # ---- queries, updates and signals -------------------------------------------------
     # Each edit is one coroutine raising EditRefused; the update returns the refusal to the
@@ -141,12 +186,55 @@ class OrderWorkflow:
             raise steps.refusal(exc) from None
         return self._current_view(with_history=True)
 
-    @staticmethod
-    async def _as_signal(edit: Awaitable[None]) -> None:
+    async def _as_signal(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        model: type[EditT],
+        edit: Callable[[EditT], Awaitable[None]],
+        validate: Callable[[EditT], None] | None = None,
+    ) -> None:
+        """Run a signal through the same checks and rules as its update. Nobody waits for a
+        signal's answer, so a refusal is kept in the history and raised as a staff alert; no
+        input, however malformed, may fail the order's workflow.
+
+        Signal handlers take their input untyped (*args): typed, the SDK drops a payload that
+        does not decode with a line in the worker's log, and a missing one fails the task."""
         try:
-            await edit
-        except EditRefused:
-            pass
+            if len(args) != 1:
+                raise ValueError(f"expected one input, got {len(args)}")
+            req = model.model_validate(args[0])
+            if validate is not None:
+                validate(req)
+        except (ValueError, TypeError, ApplicationError) as exc:
+            # Before this change a payload that did not decode was dropped by the SDK.
+            if workflow.patched(c.PATCH_SAFE_SIGNALS):
+                await self._refuse_signal(name, "unknown (claimed)", "malformed", str(exc))
+            return
+        safe = workflow.patched(c.PATCH_SAFE_SIGNALS)
+        if safe:
+            # A signal carries whatever actor its sender typed: it is a claim, not a login.
+            req.actor = f"{req.actor} (claimed)"
+        try:
+            await edit(req)
+        except EditRefused as exc:
+            if safe:
+                await self._refuse_signal(name, req.actor, exc.rule, exc.message, noted=True)
+        except (ActivityError, ApplicationError) as exc:
+            if not safe:
+                raise
+            await self._refuse_signal(name, req.actor, "failed", _error_message(exc))
+
+    async def _refuse_signal(
+        self, name: str, actor: str, rule: str, message: str, noted: bool = False
+    ) -> None:
+        async with self._lock:
+            if not noted:
+                self._note("signal_refused", actor, f"{name}: {rule}: {message}"[:2000])
+            self._alert(
+                "signal_refused", "warning", f"{name} from {actor}: {rule}: {message}"[:500]
+            )
+            await self._flush()
 
     @workflow.update(name=c.UPDATE_MODIFY)
     async def modify_order(self, req: c.ModifyRequest) -> OrderView:
@@ -155,6 +243,7 @@ class OrderWorkflow:
 
     @modify_order.validator
     def _validate_modify(self, req: c.ModifyRequest) -> None:
+        self._check_fresh(req)
         if req.ship_to is None and req.contact is None and req.lines is None:
             raise ValueError("nothing to change: give ship_to, contact or lines")
         if req.lines is not None and not req.lines:
@@ -165,69 +254,109 @@ class OrderWorkflow:
         """Cancel and compensate; refused once the parcel has shipped."""
         return await self._as_update(self._cancel(req))
 
+    @cancel_order.validator
+    def _validate_cancel_order(self, req: c.CancelRequest) -> None:
+        self._check_fresh(req)
+
     @workflow.update(name=c.UPDATE_REVIEW)
     async def review_order(self, req: c.ReviewDecision) -> OrderView:
         """Staff approve or reject an order held for review."""
         return await self._as_update(self._decide_review(req))
+
+    @review_order.validator
+    def _validate_review_order(self, req: c.ReviewDecision) -> None:
+        self._check_fresh(req)
 
     @workflow.update(name=c.UPDATE_PAYMENT)
     async def record_payment(self, req: c.PaymentReceived) -> OrderView:
         """Money for a pay-later order arrived."""
         return await self._as_update(self._receive_payment(req))
 
+    @record_payment.validator
+    def _validate_record_payment(self, req: c.PaymentReceived) -> None:
+        self._check_fresh(req)
+
     @workflow.update(name=c.UPDATE_PAYMENT_METHOD)
     async def change_payment_method(self, req: c.PaymentMethodChange) -> OrderView:
         """A new card or wallet after a decline."""
         return await self._as_update(self._change_method(req))
+
+    @change_payment_method.validator
+    def _validate_change_payment_method(self, req: c.PaymentMethodChange) -> None:
+        self._check_fresh(req)
+
+    @workflow.update(name=c.UPDATE_SETTLE_REFUND)
+    async def settle_refund(self, req: c.RefundSettled) -> OrderView:
+        """Staff sent back by hand money that is due to the customer."""
+        return await self._as_update(self._settle_refund(req))
+
+    @settle_refund.validator
+    def _validate_settle_refund(self, req: c.RefundSettled) -> None:
+        self._check_fresh(req)
+
+    @workflow.signal(name=c.SIGNAL_SETTLE_REFUND)
+    async def settle_refund_signal(self, *args: Any) -> None:
+        """The same as the update."""
+        await self._as_signal(c.SIGNAL_SETTLE_REFUND, args, c.RefundSettled, self._settle_refund)
 
     @workflow.update(name=c.UPDATE_EXCEPTION_ACTION)
     async def resolve_exception(self, req: c.ExceptionAction) -> OrderView:
         """Staff reship, refund, or contact the customer about a carrier exception."""
         return await self._as_update(self._act_on_exception(req))
 
+    @resolve_exception.validator
+    def _validate_resolve_exception(self, req: c.ExceptionAction) -> None:
+        self._check_fresh(req)
+
     @workflow.update(name=c.UPDATE_REQUEST_RETURN)
     async def request_return(self, req: c.ReturnRequest) -> OrderView:
         """Start a return of delivered lines within the after-sales window."""
         return await self._as_update(self._start_return(req))
 
+    @request_return.validator
+    def _validate_request_return(self, req: c.ReturnRequest) -> None:
+        self._check_fresh(req)
+
     @workflow.signal(name=c.SIGNAL_REQUEST_RETURN)
-    async def return_signal(self, req: c.ReturnRequest) -> None:
+    async def return_signal(self, *args: Any) -> None:
         """The same return request as the update."""
-        await self._as_signal(self._start_return(req))
+        await self._as_signal(c.SIGNAL_REQUEST_RETURN, args, c.ReturnRequest, self._start_return)
 
     @workflow.signal(name=c.SIGNAL_MODIFY)
-    async def modify_signal(self, req: c.ModifyRequest) -> None:
+    async def modify_signal(self, *args: Any) -> None:
         """The same edit as the update, for the CLI and the UI; a refusal lands in the history."""
-        try:
-            self._validate_modify(req)
-        except ValueError:
-            return
-        await self._as_signal(self._modify(req))
+        await self._as_signal(
+            c.SIGNAL_MODIFY, args, c.ModifyRequest, self._modify, self._validate_modify
+        )
 
     @workflow.signal(name=c.SIGNAL_CANCEL)
-    async def cancel_signal(self, req: c.CancelRequest) -> None:
+    async def cancel_signal(self, *args: Any) -> None:
         """The same cancel as the update, for the CLI and the UI."""
-        await self._as_signal(self._cancel(req))
+        await self._as_signal(c.SIGNAL_CANCEL, args, c.CancelRequest, self._cancel)
 
     @workflow.signal(name=c.SIGNAL_REVIEW)
-    async def review_signal(self, req: c.ReviewDecision) -> None:
+    async def review_signal(self, *args: Any) -> None:
         """The same review decision as the update."""
-        await self._as_signal(self._decide_review(req))
+        await self._as_signal(c.SIGNAL_REVIEW, args, c.ReviewDecision, self._decide_review)
 
     @workflow.signal(name=c.SIGNAL_PAYMENT)
-    async def payment_signal(self, req: c.PaymentReceived) -> None:
+    async def payment_signal(self, *args: Any) -> None:
         """The same payment notice as the update (e.g. from a bank or gateway webhook)."""
-        await self._as_signal(self._receive_payment(req))
+        await self._as_signal(c.SIGNAL_PAYMENT, args, c.PaymentReceived, self._receive_payment)
 
     @workflow.signal(name=c.SIGNAL_PAYMENT_METHOD)
-    async def payment_method_signal(self, req: c.PaymentMethodChange) -> None:
+    async def payment_method_signal(self, *args: Any) -> None:
         """The same payment method change as the update."""
-        await self._as_signal(self._change_method(req))
+        await self._as_signal(
+            c.SIGNAL_PAYMENT_METHOD, args, c.PaymentMethodChange, self._change_method
+        )
 
     @workflow.signal(name=c.SIGNAL_EXCEPTION_ACTION)
-    async def exception_signal(self, req: c.ExceptionAction) -> None:
+    async def exception_signal(self, *args: Any) -> None:
         """The same exception action as the update."""
-        await self._as_signal(self._act_on_exception(req))
+        await self._as_signal(
+            c.SIGNAL_EXCEPTION_ACTION, args, c.ExceptionAction, self._act_on_exception
+        )
 
     @workflow.signal(name=c.SIGNAL_CARRIER_EVENT)
     def carrier_event(self, event: c.CarrierEvent) -> None:
@@ -246,10 +375,14 @@ class OrderWorkflow:
         """Staff split the lines into parcels by hand, before picking."""
         return await self._as_update(self._split(req))
 
+    @split_order.validator
+    def _validate_split_order(self, req: c.SplitRequest) -> None:
+        self._check_fresh(req)
+
     @workflow.signal(name=c.SIGNAL_SPLIT)
-    async def split_signal(self, req: c.SplitRequest) -> None:
+    async def split_signal(self, *args: Any) -> None:
         """The same split as the update."""
-        await self._as_signal(self._split(req))
+        await self._as_signal(c.SIGNAL_SPLIT, args, c.SplitRequest, self._split)
 
     @workflow.signal(name=c.SIGNAL_MERGE_INVITE)
     async def merge_invite(self, inv: c.MergeInvite) -> None:
@@ -279,38 +412,6 @@ class OrderWorkflow:
     @workflow.run
     async def run(self, inp: c.OrderInput) -> OrderView:
         """Run the order to a terminal status and return its final view."""
-        self._inp = inp
-        self._token = inp.payment.token
-        self._view = OrderView(
-            order_id=inp.order_id,
-            status=S.PLACED,
-            customer=inp.customer,
-            channel=inp.channel,
-            channel_order_id=inp.channel_order_id,
-            ship_to=inp.ship_to,
-            bill_to=inp.bill_to,
-            payment_method=inp.payment.method,
-            delivery=inp.delivery,
-            lines=inp.priced.lines,
-            totals=inp.priced.totals,
-            promotion=inp.priced.promotion,
-            notes=inp.notes,
-            related=list(inp.related),
-            created_at=inp.created_at,
-            updated_at=workflow.now(),
-        )
-        self._auth_count = 0
-        self._booking_count = 0
-        self._note("placed", inp.actor or f"customer:{inp.customer.id}", self._summary())
-
-        self._all_changes = workflow.patched(c.PATCH_EVERY_CHANGE_SO_FAR)
-        # Orders placed before review, backorders, pay-later and notifications replay the
-        # first version of the path; every new order takes the second.
-        self._v2 = self._since(c.PATCH_LIFECYCLE_V2)
-        # Orders since split shipments may take their units from several warehouses.
-        self._v3 = self._v2 and self._since(c.PATCH_SPLIT_SHIPMENTS)
-        # Orders since then carry their emails in their next workflow task, not an activity.
-        self._mail_with_next_task = self._v3 and self._since(c.PATCH_MAIL_WITH_NEXT_TASK)
         if self._v2:
             if inp.policy.sla_seconds:
                 self._sla_watch = asyncio.create_task(self._watch_sla())
@@ -378,6 +479,9 @@ class OrderWorkflow:
         """Stock, review, backorder and payment, each waiting as long as its policy allows."""
         v = self.view_
         async with self._lock:
+            # Cancelled by an edit that came with the order's start, before this step ran.
+            if self._closed:
+                return
             reserve = await self._reserve(self._wanted(v.lines))
             self._hold(reserve)
             # An exchange order was made by an approved return: nothing to review.
@@ -520,19 +624,24 @@ class OrderWorkflow:
 
     @property
     def _exchange(self) -> bool:
-        return self.view_.payment_method == PaymentMethod.EXCHANGE_CREDIT
+        """Made by a return's exchange: paid by its credit, and what that leaves (the total of
+        an exchange valued against its credit) paid the way the original order was."""
+        v = self.view_
+        return v.payment_method == PaymentMethod.EXCHANGE_CREDIT or v.totals.credit > 0
 
     async def _take_payment(self) -> bool:
         v = self.view_
         policy = self._inp.policy
         if self._exchange:
+            # Exchanges from before they were valued were paid by credit whatever they cost.
+            credit = v.totals.credit or v.totals.total
             v.payments.append(
                 PaymentRecord(
                     authorization_id=f"exchange:{v.order_id}",
-                    amount=v.totals.total,
+                    amount=credit,
                     currency=v.totals.currency,
                     status="paid",
-                    captured=v.totals.total,
+                    captured=credit,
                 )
             )
             self._note(
@@ -540,8 +649,12 @@ class OrderWorkflow:
                 "system",
                 next((r["id"] for r in v.related if r["type"] == "return"), ""),
             )
-            return True
+            if v.payment_method == PaymentMethod.EXCHANGE_CREDIT:
+                return True
         if v.payment_method.pays_later:
+            if self._paid:
+                # Paid before the order came to ask (only orders since PATCH_PAYMENT_ONCE).
+                return True
             async with self._lock:
                 self._set_status(
                     S.AWAITING_PAYMENT, "system", f"waiting for {v.payment_method.value} payment"
@@ -1220,6 +1333,7 @@ class OrderWorkflow:
         async with self._lock:
             v = self.view_
             try:
+                self._check_version(req)
                 if not self._v3:
                     raise EditRefused(
                         "split_not_supported", "this order was placed before split shipments"
@@ -1269,6 +1383,8 @@ class OrderWorkflow:
 
     async def _apply_modify(self, req: c.ModifyRequest) -> None:
         v = self.view_
+        self._check_version(req)
+        before = v.model_copy(deep=True)
         if self._merged_into is not None and (req.lines is not None or req.ship_to is not None):
             raise EditRefused(
                 "merged_order_locked",
@@ -1321,10 +1437,20 @@ class OrderWorkflow:
                 )
         if req.lines is not None:
             changes.append("lines")
-        self._note("modified", req.actor, ", ".join(changes) + " changed")
+        # Before and after, for staff auditing the order; the same edit twice changes nothing.
+        self._note(
+            "modified", req.actor, describe_edit(before, v) or ", ".join(changes) + " unchanged"
+        )
 
     async def _reprice(self, lines: list[LineInput], country: str) -> None:
         v = self.view_
+        if v.totals.credit:
+            # Priced against the return's credit when staff approved it; a new price would
+            # charge the credit again.
+            raise EditRefused(
+                "exchange_lines_fixed",
+                "an exchange order's goods and country are fixed: return them instead",
+            )
         try:
             priced: PricedOrder = await workflow.execute_local_activity_method(
                 InventoryActivities.price,
@@ -1343,6 +1469,9 @@ class OrderWorkflow:
             # payment is touched; other errors fail the update as they always have.
             if exc.type == DELIVERY_NOT_OFFERED:
                 raise EditRefused("delivery_not_offered", exc.message) from None
+            # An unknown SKU failed a signal's whole workflow once; now it is a refusal.
+            if exc.type == PRICING_ERROR and workflow.patched(c.PATCH_SAFE_SIGNALS):
+                raise EditRefused("lines_invalid", _pricing_problem(exc)) from None
             raise
         old_wanted = self._wanted(v.lines)
         reserve = await self._reserve(self._wanted(priced.lines), country)
@@ -1417,6 +1546,7 @@ class OrderWorkflow:
     async def _cancel(self, req: c.CancelRequest) -> None:
         async with self._lock:
             try:
+                self._check_version(req)
                 check_cancellable(self.view_.status)
                 if self._children:
                     await self._cancel_parcels(req)
@@ -1442,6 +1572,8 @@ class OrderWorkflow:
         if payment is not None:
             await self._void(payment)
         await self._reserve({})
+        if self._stock_held:
+            self._note("stock_released", "system", describe_stock(self._wanted(v.lines)))
         if self._backordered:
             await self._close_backorder()
         for p in v.payments:
@@ -1467,21 +1599,46 @@ class OrderWorkflow:
 
     async def _decide_review(self, req: c.ReviewDecision) -> None:
         async with self._lock:
-            if self._status != S.PENDING_REVIEW or self._review is not None:
-                refusal = EditRefused(
-                    "not_pending_review", f"the order is {self._status}, not waiting for review"
-                )
+            try:
+                self._check_version(req)
+                if self._status != S.PENDING_REVIEW or self._review is not None:
+                    raise EditRefused(
+                        "not_pending_review", f"the order is {self._status}, not waiting for review"
+                    )
+            except EditRefused as refusal:
                 self._note("review_refused", req.actor, refusal.message)
                 await self._flush()
-                raise refusal
+                raise
             self._review = req
             self._note(f"review_{req.decision}", req.actor, req.note)
 
     async def _receive_payment(self, req: c.PaymentReceived) -> None:
         async with self._lock:
             v = self.view_
+            once = workflow.patched(c.PATCH_PAYMENT_ONCE)
+            booking = f"{v.payment_method.value}:{req.reference or v.order_id}"
+            booked = next((p for p in v.payments if p.authorization_id == booking), None)
+            if once and booked is not None and booked.amount == req.amount:
+                # The same payment again (a resent webhook, a double click, a signal beside the
+                # API): it was booked once, and that stands.
+                return
             try:
-                if self._status != S.AWAITING_PAYMENT or not v.payment_method.pays_later:
+                self._check_version(req)
+                if once and booked is not None:
+                    raise EditRefused(
+                        "reference_reused",
+                        f"reference {req.reference} was booked already, for {booked.amount}",
+                    )
+                if once and self._paid:
+                    raise EditRefused(
+                        "already_paid",
+                        f"the order is paid already ({self._paid_by()}); this is not booked",
+                    )
+                # Money may come before the order asks for it (a transfer sent at once, or an
+                # order still in review): it pays the order when it gets there.
+                early = once and self._status in (S.PLACED, S.PENDING_REVIEW, S.BACKORDERED)
+                awaiting = self._status == S.AWAITING_PAYMENT or early
+                if not awaiting or not v.payment_method.pays_later:
                     raise EditRefused(
                         "not_awaiting_payment",
                         f"the order is {self._status} and paid by {v.payment_method.value}",
@@ -1493,12 +1650,17 @@ class OrderWorkflow:
                         f"not {req.amount}",
                     )
             except EditRefused as exc:
-                self._note("payment_refused", req.actor, exc.message)
+                if once and req.arrived and exc.rule != "version_mismatch":
+                    # Money that really arrived is not turned away: it is kept, to be sent back.
+                    self._keep_unapplied(req, booking, exc.message)
+                    await self._flush()
+                    return
+                self._note("payment_refused", req.actor, f"{exc.rule}: {exc.message}")
                 await self._flush()
                 raise
             v.payments.append(
                 PaymentRecord(
-                    authorization_id=f"{v.payment_method.value}:{req.reference or v.order_id}",
+                    authorization_id=booking,
                     amount=req.amount,
                     currency=v.totals.currency,
                     status="paid",
@@ -1508,17 +1670,70 @@ class OrderWorkflow:
             self._paid = True
             self._note("payment_received", req.actor, f"{req.amount} ref {req.reference}")
 
+    async def _settle_refund(self, req: c.RefundSettled) -> None:
+        async with self._lock:
+            v = self.view_
+            payment = next((p for p in v.payments if p.authorization_id == req.payment_id), None)
+            try:
+                self._check_version(req)
+                if payment is None or payment.status != "refund_due":
+                    raise EditRefused(
+                        "no_refund_due",
+                        f"no money is due back on {req.payment_id}: "
+                        + (payment.status if payment else "no such payment"),
+                    )
+            except EditRefused as exc:
+                self._note("refund_refused", req.actor, f"{exc.rule}: {exc.message}")
+                await self._flush()
+                raise
+            payment.status = "refunded"
+            self._note(
+                "refund_settled",
+                req.actor,
+                f"{payment.amount} {payment.currency} of {payment.authorization_id} sent back"
+                + (f", ref {req.reference}" if req.reference else "")
+                + (f": {req.note}" if req.note else ""),
+            )
+            if not any(p.status == "refund_due" for p in v.payments):
+                self._resolve_alerts({"overpaid", "refund_due"})
+            await self._flush()
+
+    def _paid_by(self) -> str:
+        return ", ".join(p.authorization_id for p in self.view_.payments if p.status == "paid")
+
+    def _keep_unapplied(self, req: c.PaymentReceived, booking: str, reason: str) -> None:
+        v = self.view_
+        v.payments.append(
+            PaymentRecord(
+                authorization_id=booking,
+                amount=req.amount,
+                currency=v.totals.currency,
+                status="refund_due",
+                captured=req.amount,
+            )
+        )
+        self._note("payment_unapplied", req.actor, f"{req.amount} ref {req.reference}: {reason}")
+        self._alert(
+            "overpaid",
+            "warning",
+            f"{req.amount} {v.totals.currency} arrived (ref {req.reference}) but {reason}: "
+            "send it back",
+        )
+
     async def _change_method(self, req: c.PaymentMethodChange) -> None:
         async with self._lock:
             v = self.view_
-            if self._status != S.AWAITING_PAYMENT or v.payment_method.pays_later:
-                refusal = EditRefused(
-                    "not_waiting_for_payment_method",
-                    f"the order is {self._status}; a new payment method is not needed",
-                )
+            try:
+                self._check_version(req)
+                if self._status != S.AWAITING_PAYMENT or v.payment_method.pays_later:
+                    raise EditRefused(
+                        "not_waiting_for_payment_method",
+                        f"the order is {self._status}; a new payment method is not needed",
+                    )
+            except EditRefused as refusal:
                 self._note("payment_method_refused", req.actor, refusal.message)
                 await self._flush()
-                raise refusal
+                raise
             self._token = req.token
             v.payment_method = req.method
             self._new_method = True
@@ -1528,6 +1743,7 @@ class OrderWorkflow:
         async with self._lock:
             v = self.view_
             try:
+                self._check_version(req)
                 if not v.open_exception:
                     raise EditRefused("no_open_exception", "the order has no open delivery problem")
                 if self._merged_into is not None and req.action != "contact_customer":
@@ -1575,19 +1791,27 @@ class OrderWorkflow:
             v.shipments[-1].captured = rec.captured
             await self._children[no].signal(c.SIGNAL_SHIPMENT_WRITE_OFF)
         else:
-            payment = next((p for p in v.payments if p.captured > 0), None)
+            money = self._after_sales_money()
+            payment = (
+                refund_source(v.payments, rec.captured, self._held_refunds())
+                if money
+                else next((p for p in v.payments if p.captured > 0), None)
+            )
             if payment is not None and rec.captured > 0:
+                key = f"{v.order_id}:refund:{no}"
                 await steps.refund(
-                    v.order_id,
-                    f"{v.order_id}:refund:{no}",
-                    payment.authorization_id,
-                    rec.captured,
-                    self._inp.policy,
+                    v.order_id, key, payment.authorization_id, rec.captured, self._inp.policy
                 )
-                refunded = sum(
-                    (s.captured for s in v.shipments if s.status == "refunded"), rec.captured
+                if not money:
+                    refunded = sum(
+                        (s.captured for s in v.shipments if s.status == "refunded"), rec.captured
+                    )
+                    payment.status = (
+                        "refunded" if refunded >= payment.captured else "partly_refunded"
+                    )
+                self._book_refund(
+                    payment.authorization_id, rec.captured, key, f"parcel {no}", rec.lines, money
                 )
-                payment.status = "refunded" if refunded >= payment.captured else "partly_refunded"
             await self._children[no].signal(c.SIGNAL_SHIPMENT_WRITE_OFF)
             rec.status = "refunded"
             self._notify("refunded", f"{rec.captured} {v.totals.currency} for parcel {no}")
@@ -1598,10 +1822,15 @@ class OrderWorkflow:
         async with self._lock:
             v = self.view_
             status = S.COMPLETED if self._window_closed else v.status
+            money = self._after_sales_money()
+            exchange: PricedOrder | None = None
             try:
+                self._check_version(req)
                 check_returnable(status, v.lines, self._returned, req.lines)
                 if req.kind == "exchange" and not req.exchange_lines:
                     raise EditRefused("exchange_lines_missing", "name the goods wanted instead")
+                if money and req.kind == "exchange" and req.exchange_lines:
+                    exchange = await self._price_exchange(req.exchange_lines)
             except EditRefused as exc:
                 self._note("return_refused", req.actor, f"{exc.rule}: {exc.message}")
                 await self._flush()
@@ -1611,14 +1840,32 @@ class OrderWorkflow:
                 self._returned[sku] = self._returned.get(sku, 0) + qty
             everything = all(self._returned.get(ln.sku, 0) >= ln.quantity for ln in v.lines)
             returned_lines = [
-                ln.model_copy(update={"quantity": asked[ln.sku]})
+                ln.model_copy(
+                    update={"quantity": asked[ln.sku]}
+                    | ({"line_total": round_money(ln.unit_price * asked[ln.sku])} if money else {})
+                )
                 for ln in v.lines
                 if ln.sku in asked
             ]
             self._return_count += 1
             return_id = c.return_number(v.order_id, self._return_count)
             self._return_asked[return_id] = asked
-            captured = next((p for p in v.payments if p.status == "captured"), None)
+            amount = refund_amount(
+                v.lines,
+                v.totals,
+                [LineInput(sku=k, quantity=q) for k, q in asked.items()],
+                everything and len(self._open_returns) == 0 and self._return_count == 1,
+            )
+            if money:
+                # The payment with money left takes the refund, however much went back before;
+                # never more than was kept, whatever the rounding of each return's share.
+                held = self._held_refunds()
+                amount = min(amount, refund_cap(v.payments, sum(held.values(), ZERO)))
+                source = refund_source(v.payments, amount, held)
+            else:
+                source = next((p for p in v.payments if p.status == "captured"), None)
+            authorization_id = source.authorization_id if source else None
+            self._return_refunds[return_id] = (authorization_id, amount)
             inp = c.ReturnInput(
                 return_id=return_id,
                 order_id=v.order_id,
@@ -1626,16 +1873,17 @@ class OrderWorkflow:
                 ship_to=v.ship_to,
                 warehouse=v.warehouse,
                 lines=returned_lines,
-                refund_amount=refund_amount(
-                    v.lines,
-                    v.totals,
-                    [LineInput(sku=k, quantity=q) for k, q in asked.items()],
-                    everything and len(self._open_returns) == 0 and self._return_count == 1,
-                ),
+                refund_amount=amount,
                 currency=v.totals.currency,
-                authorization_id=captured.authorization_id if captured else None,
+                authorization_id=authorization_id,
                 kind=req.kind,
                 exchange_lines=req.exchange_lines,
+                exchange=exchange,
+                payment=(
+                    PaymentInput(method=v.payment_method, token=self._token)
+                    if exchange is not None
+                    else None
+                ),
                 channel=v.channel,
                 reason=req.reason,
                 evidence=req.evidence,
@@ -1660,27 +1908,43 @@ class OrderWorkflow:
         result = await handle
         async with self._lock:
             v = self.view_
+            money = self._after_sales_money()
             self._open_returns.discard(return_id)
+            authorization_id, _ = self._return_refunds.pop(return_id, (None, ZERO))
+            asked = self._return_asked[return_id]
             if result.status == "rejected":
-                for sku, qty in self._return_asked[return_id].items():
+                for sku, qty in asked.items():
                     self._returned[sku] = self._returned.get(sku, 0) - qty
                 self._note("return_rejected", "staff", return_id)
-            elif result.status == "exchanged":
+            if result.exchange_order_id:
                 v.related.append({"type": "exchange", "id": result.exchange_order_id})
                 self._note("return_exchanged", "system", result.exchange_order_id)
-            elif result.status == "refund_due":
-                self._alert("refund_due", "warning", f"return {return_id}: refund by hand")
-            else:
-                for p in v.payments:
-                    if p.status == "captured":
-                        p.status = "partly_refunded"
+            if result.status == "refund_due":
+                what = "the exchange difference " if result.exchange_order_id else ""
+                self._alert("refund_due", "warning", f"return {return_id}: refund {what}by hand")
+            elif result.status == "refunded" or result.refunded > 0:
+                if not money:
+                    for p in v.payments:
+                        if p.status == "captured":
+                            p.status = "partly_refunded"
+                exchanged = result.status == "exchanged"
+                reason = f"return {return_id}"
+                self._book_refund(
+                    authorization_id,
+                    result.refunded,
+                    f"{return_id}:difference" if exchanged else f"{return_id}:refund",
+                    f"exchange difference, {reason}" if exchanged else reason,
+                    {} if exchanged else asked,
+                    money,
+                )
                 self._notify("refunded", f"{result.refunded} {v.totals.currency}")
                 self._note("return_refunded", "gateway", f"{return_id}: {result.refunded}")
             if not self._open_returns:
                 fully = all(self._returned.get(ln.sku, 0) >= ln.quantity for ln in v.lines)
                 if result.status == "refunded" and fully:
-                    for p in v.payments:
-                        p.status = "refunded"
+                    if not money:
+                        for p in v.payments:
+                            p.status = "refunded"
                     self._set_status(S.REFUNDED, "system", "every line returned and refunded")
                 elif any(q > 0 for q in self._returned.values()):
                     self._set_status(S.RETURNED, "system", f"return {return_id} done")
@@ -1700,20 +1964,91 @@ class OrderWorkflow:
 
     async def _refund_all(self, actor: str, reason: str) -> None:
         v = self.view_
+        money = self._after_sales_money()
         refunded = Decimal("0.00")
         for p in v.payments:
-            if p.status == "captured" and p.captured > 0:
-                await steps.refund(
-                    v.order_id,
-                    f"{v.order_id}:refund:{p.authorization_id}",
-                    p.authorization_id,
-                    p.captured,
-                    self._inp.policy,
-                )
-                p.status = "refunded"
-                refunded += p.captured
+            # What is left of each payment, also after earlier partial refunds.
+            left = refundable(p) if money else p.captured
+            at_card = at_gateway(p) if money else p.status == "captured"
+            if at_card and left > 0:
+                key = f"{v.order_id}:refund:{p.authorization_id}"
+                await steps.refund(v.order_id, key, p.authorization_id, left, self._inp.policy)
+                self._book_refund(p.authorization_id, left, key, reason, {}, money)
+                if not money:
+                    p.status = "refunded"
+                refunded += left
+            elif money and p.status == "paid" and not is_credit(p) and left > 0:
+                # Paid outside the gateway: staff send the money back the same way.
+                p.status = "refund_due"
+                self._alert("refund_due", "warning", f"refund {left} {p.currency} by hand")
         self._set_status(S.REFUNDED, actor, f"refunded {refunded}: {reason}")
         self._notify("refunded", f"{refunded} {v.totals.currency}")
+
+    # ---- after-sales money --------------------------------------------------------------
+
+    def _after_sales_money(self) -> bool:
+        """Whether this order books each refund against the payment it went back to and values
+        exchanges when they are asked for (asked where the change is; orders in flight keep the
+        branch they took)."""
+        return workflow.patched(c.PATCH_AFTER_SALES_MONEY)
+
+    def _held_refunds(self) -> dict[str, Decimal]:
+        """What the open returns will give back, by the authorization it goes back to ('' for
+        money to be sent back by hand)."""
+        held: dict[str, Decimal] = {}
+        for authorization_id, amount in self._return_refunds.values():
+            key = authorization_id or ""
+            held[key] = held.get(key, ZERO) + amount
+        return held
+
+    def _book_refund(
+        self,
+        authorization_id: str | None,
+        amount: Decimal,
+        reference: str,
+        reason: str,
+        lines: dict[str, int],
+        set_status: bool,
+    ) -> None:
+        """Count money given back against the payment it went to, once per reference (the
+        refund's idempotency key at the gateway)."""
+        v = self.view_
+        payment = next((p for p in v.payments if p.authorization_id == authorization_id), None)
+        if payment is None or amount <= 0 or any(r.reference == reference for r in v.refunds):
+            return
+        payment.refunded += amount
+        if set_status:
+            payment.status = refund_status(payment.captured, payment.refunded)
+        v.refunds.append(
+            RefundRecord(
+                reference=reference,
+                authorization_id=payment.authorization_id,
+                amount=amount,
+                currency=v.totals.currency,
+                reason=reason,
+                lines=dict(lines),
+                at=workflow.now(),
+            )
+        )
+
+    async def _price_exchange(self, lines: list[LineInput]) -> PricedOrder:
+        """The goods wanted in exchange, priced as the exchange order will charge them."""
+        try:
+            priced: PricedOrder = await workflow.execute_local_activity_method(
+                InventoryActivities.price,
+                PriceInput(lines=lines, country=self.view_.ship_to.country),
+                start_to_close_timeout=LOCAL,
+            )
+        except ActivityError as exc:
+            raise EditRefused("exchange_lines_invalid", _error_message(exc)) from None
+        except ApplicationError as exc:
+            # A local activity's business error arrives unwrapped.
+            if exc.type == PRICING_ERROR:
+                raise EditRefused("exchange_lines_invalid", _pricing_problem(exc)) from None
+            if exc.type == DELIVERY_NOT_OFFERED:
+                raise EditRefused("exchange_lines_invalid", exc.message) from None
+            raise
+        return priced
 
     # ---- activities with their idempotency keys ---------------------------------------
 
@@ -1859,7 +2194,6 @@ class OrderWorkflow:
 
     @property
     def view_(self) -> OrderView:
-        assert self._view is not None
         return self._view
 
     @property
@@ -1923,16 +2257,39 @@ class OrderWorkflow:
     def _note(self, kind: str, actor: str, detail: str = "") -> None:
         v = self.view_
         v.updated_at = workflow.now()
+        if not kind.endswith(UNCHANGED):
+            v.version += 1
         self._history.append(
             HistoryEntry(
                 seq=len(self._history) + 1,
                 at=v.updated_at,
                 kind=kind,
-                actor=actor,
+                # As long as the read model's column: a longer one would fail its every write.
+                actor=actor[:ACTOR_LENGTH],
                 status=v.status,
                 detail=detail,
             )
         )
+
+    def _check_fresh(self, req: c.EditRequest) -> None:
+        """Refuse an update that reaches the order after its caller stopped waiting for it."""
+        if req.not_after is not None and workflow.now() > req.not_after:
+            raise ApplicationError(
+                f"the change came at {workflow.now().isoformat()}, after its deadline "
+                f"{req.not_after.isoformat()}; nothing changed",
+                type=c.UPDATE_EXPIRED,
+                non_retryable=True,
+            )
+
+    def _check_version(self, req: c.EditRequest) -> None:
+        """Refuse an edit made against a version of the order that is no longer current."""
+        have = self.view_.version
+        if req.expected_version is not None and req.expected_version != have:
+            raise EditRefused(
+                "version_mismatch",
+                f"the order changed since version {req.expected_version} (it is at {have}): "
+                "read it again",
+            )
 
     def _since(self, patch: str) -> bool:
         """Whether this order takes the change behind `patch`; asked where the change is."""

@@ -124,6 +124,10 @@ class ParcelBase:
             rec.captured = sum((m.captured for m in self._members()), Decimal("0"))
             rec.left_warehouse = True
             await self._report("left", detail, ev.type)
+        elif ev.type != "DELIVERED" and ev.type not in steps.EXCEPTION_EVENTS:
+            # Every tracking step reaches the order's history, not only the ones that move it.
+            if workflow.patched(c.PATCH_PARCEL_TRACKING):
+                await self._report("tracking", detail, ev.type)
         if ev.type == "DELIVERED":
             self._ended = True
             await self._report("delivered", detail, ev.type)

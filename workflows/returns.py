@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -13,9 +15,10 @@ with workflow.unsafe.imports_passed_through():
     import workflows.steps as steps
     from activities.inventory import InventoryActivities, PriceInput, ReturnStockInput
     from activities.records import RecordActivities, SystemOrder
+    from models.books import ZERO, ExchangeSettlement, settle_exchange
     from models.order import PaymentInput, PaymentMethod, ShipmentRecord
     from models.order_number import make_order_number
-    from models.returns import ReturnEvent, ReturnView
+    from models.returns import ReturnEvent, ReturnView, value_exchange
     from models.status import EditRefused
 
 
@@ -106,6 +109,14 @@ class ReturnWorkflow:
             created_at=inp.requested_at,
             updated_at=workflow.now(),
         )
+        if inp.exchange is not None and inp.payment is not None:
+            # Staff decide seeing what the goods sent back are worth against the goods wanted.
+            self._view.exchange = value_exchange(
+                inp.exchange,
+                inp.refund_amount,
+                inp.payment.method,
+                by_gateway=inp.authorization_id is not None,
+            )
         self._note("requested", inp.actor, inp.reason)
         # Written within the first task, so the return is known to the API as soon as the order
         # names it; a retry of that task can only write the same request again.
@@ -149,11 +160,7 @@ class ReturnWorkflow:
         if inp.kind == "exchange":
             new_order = await self._start_exchange()
             self.view_.exchange_order_id = new_order
-            await self._set("EXCHANGED", "system", f"exchange order {new_order}")
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            return c.ReturnResult(
-                return_id=inp.return_id, status="exchanged", exchange_order_id=new_order
-            )
+            return await self._settle_exchange(new_order)
         if inp.authorization_id is None:
             await self._set("REFUND_DUE", "system", "paid outside the gateway: refund by hand")
             return c.ReturnResult(return_id=inp.return_id, status="refund_due")
@@ -170,6 +177,51 @@ class ReturnWorkflow:
         return c.ReturnResult(
             return_id=inp.return_id, status="refunded", refunded=inp.refund_amount
         )
+
+    async def _settle_exchange(self, new_order: str) -> c.ReturnResult:
+        """Give back what the credit exceeds the new goods by; the exchange order itself asks
+        for what they exceed the credit by."""
+        inp = self._inp
+        back = self._settlement().back if inp.exchange is not None else ZERO
+        status: Literal["exchanged", "refund_due"] = "exchanged"
+        reason = f"exchange order {new_order}"
+        if back > 0 and inp.authorization_id is not None:
+            await steps.refund(
+                inp.order_id,
+                f"{inp.return_id}:difference",
+                inp.authorization_id,
+                back,
+                inp.policy,
+            )
+            self.view_.refunded = back
+            reason += f"; {back} {inp.currency} refunded"
+        elif back > 0:
+            status = "refund_due"
+            reason += f"; refund {back} {inp.currency} by hand"
+        await self._set("EXCHANGED", "system", reason)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return c.ReturnResult(
+            return_id=inp.return_id,
+            status=status,
+            refunded=self.view_.refunded,
+            exchange_order_id=new_order,
+        )
+
+    def _settlement(self) -> ExchangeSettlement:
+        assert self._inp.exchange is not None
+        return settle_exchange(self._inp.refund_amount, self._inp.exchange.totals.total)
+
+    def _exchange_payment(self, due: Decimal) -> PaymentInput:
+        """The credit pays first; what is left is paid the way the original order was (a
+        card or wallet with its token, a transfer or invoice), by invoice after an exchange."""
+        original = self._inp.payment
+        if due <= 0 or original is None:
+            return PaymentInput(method=PaymentMethod.EXCHANGE_CREDIT)
+        if original.method.needs_token and original.token:
+            return PaymentInput(method=original.method, token=original.token)
+        if original.method.pays_later:
+            return PaymentInput(method=original.method)
+        return PaymentInput(method=PaymentMethod.INVOICE)
 
     async def _book_pickup(self) -> None:
         inp = self._inp
@@ -202,21 +254,35 @@ class ReturnWorkflow:
             self._note("tracking", "carrier", ev.type)
 
     async def _start_exchange(self) -> str:
-        """The replacement goods, as a new order paid by the return's credit."""
+        """The replacement goods, as a new order paid by the return's credit and, for what the
+        credit leaves, the way the original order was paid."""
         inp = self._inp
         assert inp.exchange_lines
-        priced = await workflow.execute_local_activity_method(
-            InventoryActivities.price,
-            PriceInput(lines=inp.exchange_lines, country=inp.ship_to.country),
-            start_to_close_timeout=steps.LOCAL,
-        )
+        if inp.exchange is not None:
+            # Priced when the return was asked for: the values staff approved.
+            s = self._settlement()
+            priced = inp.exchange.model_copy(
+                update={
+                    "totals": inp.exchange.totals.model_copy(
+                        update={"credit": s.credit_used, "total": s.due}
+                    )
+                }
+            )
+            payment = self._exchange_payment(s.due)
+        else:
+            priced = await workflow.execute_local_activity_method(
+                InventoryActivities.price,
+                PriceInput(lines=inp.exchange_lines, country=inp.ship_to.country),
+                start_to_close_timeout=steps.LOCAL,
+            )
+            payment = PaymentInput(method=PaymentMethod.EXCHANGE_CREDIT)
         order_id = make_order_number(workflow.now(), workflow.uuid4().int)
         order = c.OrderInput(
             order_id=order_id,
             customer=inp.customer,
             channel=inp.channel,
             ship_to=inp.ship_to,
-            payment=PaymentInput(method=PaymentMethod.EXCHANGE_CREDIT),
+            payment=payment,
             priced=priced,
             notes=f"exchange for {inp.order_id}, return {inp.return_id}",
             created_at=workflow.now(),

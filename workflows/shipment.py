@@ -91,9 +91,12 @@ class ShipmentWorkflow(ParcelBase):
                 self._check_not_left()
                 self._ship_to = req.ship_to
                 if self.record.tracking_number:
+                    old = self.record.tracking_number
                     await steps.cancel_booking(
                         self._reference, self.record.shipment_id, self._policy
                     )
+                    if workflow.patched(c.PATCH_PARCEL_TRACKING):
+                        await self._report("booking_cancelled", f"tracking {old}: rebooked")
                     await self._book()
             except EditRefused as exc:
                 await self._report("address_refused", f"{exc.rule}: {exc.message}")

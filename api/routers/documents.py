@@ -20,7 +20,7 @@ router = APIRouter(tags=["documents"])
 )
 async def order_document(
     order_id: str,
-    kind: Literal["confirmation", "invoice", "packing-slip"],
+    kind: Literal["confirmation", "invoice", "packing-slip", "credit-note"],
     session: SessionDep,
     client: TemporalDep,
     caller: CallerDep,

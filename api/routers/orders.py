@@ -13,7 +13,9 @@ from api import order_calls
 from api.auth import STAFF, ActorDep, CallerDep, check_customer, check_order
 from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
+from api.idempotency import request_key
 from api.intake import create_order, initial_view
+from api.preconditions import PreconditionDep, etag
 from api.schemas import (
     ExceptionActionBody,
     IsoDateTime,
@@ -22,6 +24,7 @@ from api.schemas import (
     OrderModify,
     PaymentBody,
     PaymentMethodBody,
+    RefundSettledBody,
     ReorderBody,
     ReturnBody,
     ReviewBody,
@@ -85,7 +88,9 @@ async def post_order(
 ) -> OrderView:
     """Place an order; the same Idempotency-Key (or channel order id) returns the same order."""
     check_customer(caller, body.customer.id)
-    view, created = await create_order(sessions, client, settings, body, idempotency_key, actor)
+    view, created = await create_order(
+        sessions, client, settings, body, idempotency_key, actor, principal=caller.key_id
+    )
     if created:
         response.headers["Location"] = f"/orders/{view.order_id}"
         return view
@@ -121,7 +126,9 @@ async def reorder(
         payment=body.payment,
         notes=f"reorder of {order_id}",
     )
-    view, created = await create_order(sessions, client, settings, new_body, idempotency_key, actor)
+    view, created = await create_order(
+        sessions, client, settings, new_body, idempotency_key, actor, principal=caller.key_id
+    )
     async with sessions.begin() as session:
         await orders_repo.link_orders(session, view.order_id, "reorder_of", order_id)
     if not created:
@@ -132,11 +139,22 @@ async def reorder(
 
 @router.get("/orders/{order_id}", response_model=OrderView)
 async def get_order(
-    order_id: str, session: SessionDep, client: TemporalDep, caller: CallerDep
-) -> OrderView:
-    """The order with its lines, totals, payments, shipments and history."""
+    order_id: str,
+    session: SessionDep,
+    client: TemporalDep,
+    caller: CallerDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> Any:
+    """The order with its lines, totals, payments, shipments and history; its ETag is its
+    version, for If-Match on edits (and If-None-Match here: 304 when unchanged)."""
     await check_order(session, caller, order_id)
-    return await current_view(session, client, order_id)
+    view = await current_view(session, client, order_id)
+    tag = etag(view)
+    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return view
 
 
 @router.get("/orders", responses=error_responses(400))
@@ -216,10 +234,10 @@ async def _update(
 ) -> OrderView:
     """Run a validated update on an order the caller may see; 404 for any other."""
     await check_order(session, caller, order_id)
-    return await order_calls.run_update(client, order_id, name, req)
+    return await order_calls.run_update(client, order_id, name, req, update_id=request_key())
 
 
-@router.patch("/orders/{order_id}", response_model=OrderView, responses=error_responses(409))
+@router.patch("/orders/{order_id}", response_model=OrderView, responses=error_responses(409, 412))
 async def patch_order(
     order_id: str,
     body: OrderModify,
@@ -227,16 +245,26 @@ async def patch_order(
     client: TemporalDep,
     actor: ActorDep,
     caller: CallerDep,
+    pre: PreconditionDep,
 ) -> OrderView:
-    """Change address, contact or lines: 200 with the new view, or 409 with the rule."""
+    """Change address, contact or lines: 200 with the new view, or 409 with the rule; with
+    If-Match, 412 when the order changed since that version."""
     if body.ship_to is None and body.contact is None and body.lines is None:
         raise ApiError(422, "nothing_to_change", "give ship_to, contact or lines")
     contact = c.Contact(**body.contact.model_dump()) if body.contact else None
-    req = c.ModifyRequest(ship_to=body.ship_to, contact=contact, lines=body.lines, actor=actor)
-    return await _update(session, client, caller, order_id, c.UPDATE_MODIFY, req)
+    req = c.ModifyRequest(
+        ship_to=body.ship_to,
+        contact=contact,
+        lines=body.lines,
+        actor=actor,
+        expected_version=pre.expected,
+    )
+    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_MODIFY, req))
 
 
-@router.post("/orders/{order_id}/cancel", response_model=OrderView, responses=error_responses(409))
+@router.post(
+    "/orders/{order_id}/cancel", response_model=OrderView, responses=error_responses(409, 412)
+)
 async def cancel_order(
     order_id: str,
     body: OrderCancel,
@@ -244,17 +272,18 @@ async def cancel_order(
     client: TemporalDep,
     actor: ActorDep,
     caller: CallerDep,
+    pre: PreconditionDep,
 ) -> OrderView:
     """Cancel with compensation: 200, or 409 with the reason it is refused."""
-    req = c.CancelRequest(reason=body.reason, actor=actor)
-    return await _update(session, client, caller, order_id, c.UPDATE_CANCEL, req)
+    req = c.CancelRequest(reason=body.reason, actor=actor, expected_version=pre.expected)
+    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_CANCEL, req))
 
 
 @router.post(
     "/orders/{order_id}/review",
     response_model=OrderView,
     dependencies=[STAFF],
-    responses=error_responses(409),
+    responses=error_responses(409, 412),
 )
 async def review_order(
     order_id: str,
@@ -263,17 +292,20 @@ async def review_order(
     client: TemporalDep,
     actor: ActorDep,
     caller: CallerDep,
+    pre: PreconditionDep,
 ) -> OrderView:
     """Staff approve or reject an order held for review."""
-    req = c.ReviewDecision(decision=body.decision, note=body.note, actor=actor)
-    return await _update(session, client, caller, order_id, c.UPDATE_REVIEW, req)
+    req = c.ReviewDecision(
+        decision=body.decision, note=body.note, actor=actor, expected_version=pre.expected
+    )
+    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_REVIEW, req))
 
 
 @router.post(
     "/orders/{order_id}/split",
     response_model=OrderView,
     dependencies=[STAFF],
-    responses=error_responses(409),
+    responses=error_responses(409, 412),
 )
 async def split_order(
     order_id: str,
@@ -282,6 +314,7 @@ async def split_order(
     client: TemporalDep,
     actor: ActorDep,
     caller: CallerDep,
+    pre: PreconditionDep,
 ) -> OrderView:
     """Staff split the order's lines into parcels before picking; each ships on its own."""
     await check_order(session, caller, order_id)
@@ -292,15 +325,18 @@ async def split_order(
         parcels=[c.ParcelSplit(warehouse_id=p.warehouse_id, lines=p.lines) for p in body.parcels],
         note=body.note,
         actor=actor,
+        expected_version=pre.expected,
     )
-    return await order_calls.run_update(client, order_id, c.UPDATE_SPLIT, req)
+    return pre.answer(
+        await order_calls.run_update(client, order_id, c.UPDATE_SPLIT, req, update_id=request_key())
+    )
 
 
 @router.post(
     "/orders/{order_id}/payments",
     response_model=OrderView,
     dependencies=[STAFF],
-    responses=error_responses(409),
+    responses=error_responses(409, 412),
 )
 async def post_payment(
     order_id: str,
@@ -309,6 +345,7 @@ async def post_payment(
     client: TemporalDep,
     actor: ActorDep,
     caller: CallerDep,
+    pre: PreconditionDep,
 ) -> OrderView:
     """Record money received for a pay-later order (bank transfer, invoice)."""
     if body.currency is not None:
@@ -318,12 +355,16 @@ async def post_payment(
             raise ApiError(
                 422, "currency_mismatch", f"the order is in {wanted}, not {body.currency}"
             )
-    req = c.PaymentReceived(amount=body.amount, reference=body.reference, actor=actor)
-    return await _update(session, client, caller, order_id, c.UPDATE_PAYMENT, req)
+    req = c.PaymentReceived(
+        amount=body.amount, reference=body.reference, actor=actor, expected_version=pre.expected
+    )
+    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_PAYMENT, req))
 
 
 @router.put(
-    "/orders/{order_id}/payment-method", response_model=OrderView, responses=error_responses(409)
+    "/orders/{order_id}/payment-method",
+    response_model=OrderView,
+    responses=error_responses(409, 412),
 )
 async def put_payment_method(
     order_id: str,
@@ -332,17 +373,22 @@ async def put_payment_method(
     client: TemporalDep,
     actor: ActorDep,
     caller: CallerDep,
+    pre: PreconditionDep,
 ) -> OrderView:
     """Send a new card or wallet after a decline."""
-    req = c.PaymentMethodChange(method=body.method, token=body.token, actor=actor)
-    return await _update(session, client, caller, order_id, c.UPDATE_PAYMENT_METHOD, req)
+    req = c.PaymentMethodChange(
+        method=body.method, token=body.token, actor=actor, expected_version=pre.expected
+    )
+    return pre.answer(
+        await _update(session, client, caller, order_id, c.UPDATE_PAYMENT_METHOD, req)
+    )
 
 
 @router.post(
     "/orders/{order_id}/exception-actions",
     response_model=OrderView,
     dependencies=[STAFF],
-    responses=error_responses(409),
+    responses=error_responses(409, 412),
 )
 async def post_exception_action(
     order_id: str,
@@ -351,13 +397,47 @@ async def post_exception_action(
     client: TemporalDep,
     actor: ActorDep,
     caller: CallerDep,
+    pre: PreconditionDep,
 ) -> OrderView:
     """Reship, refund, or contact the customer about a carrier exception."""
-    req = c.ExceptionAction(action=body.action, note=body.note, actor=actor)
-    return await _update(session, client, caller, order_id, c.UPDATE_EXCEPTION_ACTION, req)
+    req = c.ExceptionAction(
+        action=body.action, note=body.note, actor=actor, expected_version=pre.expected
+    )
+    return pre.answer(
+        await _update(session, client, caller, order_id, c.UPDATE_EXCEPTION_ACTION, req)
+    )
 
 
-@router.post("/orders/{order_id}/returns", response_model=OrderView, responses=error_responses(409))
+@router.post(
+    "/orders/{order_id}/refunds",
+    response_model=OrderView,
+    dependencies=[STAFF],
+    responses=error_responses(409, 412),
+)
+async def post_refund(
+    order_id: str,
+    body: RefundSettledBody,
+    session: SessionDep,
+    client: TemporalDep,
+    actor: ActorDep,
+    caller: CallerDep,
+    pre: PreconditionDep,
+) -> OrderView:
+    """Record money sent back by hand (an overpayment by transfer, say): the payment is marked
+    refunded and its alert resolved; 409 when nothing is due back on it."""
+    req = c.RefundSettled(
+        payment_id=body.payment_id,
+        reference=body.reference,
+        note=body.note,
+        actor=actor,
+        expected_version=pre.expected,
+    )
+    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_SETTLE_REFUND, req))
+
+
+@router.post(
+    "/orders/{order_id}/returns", response_model=OrderView, responses=error_responses(409, 412)
+)
 async def post_return(
     order_id: str,
     body: ReturnBody,
@@ -365,6 +445,7 @@ async def post_return(
     client: TemporalDep,
     actor: ActorDep,
     caller: CallerDep,
+    pre: PreconditionDep,
 ) -> OrderView:
     """Ask to return delivered lines, for a refund or an exchange; 409 with the rule if not."""
     if body.kind == "exchange" and not body.exchange_lines:
@@ -377,9 +458,14 @@ async def post_return(
         kind=body.kind,
         exchange_lines=body.exchange_lines,
         actor=actor,
+        expected_version=pre.expected,
     )
     try:
-        return await order_calls.run_update(client, order_id, c.UPDATE_REQUEST_RETURN, req)
+        return pre.answer(
+            await order_calls.run_update(
+                client, order_id, c.UPDATE_REQUEST_RETURN, req, update_id=request_key()
+            )
+        )
     except ApiError as exc:
         if exc.code != "closed":
             raise

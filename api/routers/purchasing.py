@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -16,6 +16,7 @@ from api import order_calls
 from api.auth import ActorDep
 from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
+from api.idempotency import caller_request_key, request_key
 from api.replenishing import todays_plan
 from api.supply_schemas import (
     GoodsReceipt,
@@ -38,7 +39,8 @@ router = APIRouter(tags=["purchasing"])
 
 SupplierId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 PoId = Annotated[str, Path(min_length=1, max_length=40)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=80)]
+# The caller's Idempotency-Key made its own (api/idempotency.py): callers never share one.
+IdempotencyKey = Annotated[str | None, Depends(caller_request_key)]
 
 
 @router.put("/suppliers/{supplier_id}")
@@ -252,7 +254,9 @@ async def _po_update(
 ) -> PurchaseOrderView:
     if await supply_repo.get_purchase_order(session, po_id) is None:
         raise ApiError(404, "purchase_order_not_found", f"no purchase order {po_id}")
-    return await order_calls.run_update(client, po_id, name, req, PurchaseOrderView)
+    return await order_calls.run_update(
+        client, po_id, name, req, PurchaseOrderView, update_id=request_key()
+    )
 
 
 @router.post(

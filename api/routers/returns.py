@@ -8,6 +8,7 @@ from api import order_calls
 from api.auth import ActorDep
 from api.deps import SessionDep, TemporalDep
 from api.errors import ApiError, error_responses
+from api.idempotency import request_key
 from api.schemas import ReturnDecisionBody, ReturnReceiptBody
 from models import returns_repo
 from models.returns import ReturnView
@@ -26,7 +27,10 @@ async def _known(session: SessionDep, return_id: str) -> ReturnView:
 
 @router.get("/returns/{return_id}", response_model=ReturnView)
 async def get_return(return_id: str, session: SessionDep, client: TemporalDep) -> ReturnView:
-    """The return from its workflow while it runs, from PostgreSQL once it ended."""
+    """The return from its workflow while it runs, from PostgreSQL once it ended.
+
+    An exchange shows, in `exchange`, the credit of the lines sent back, the value of the goods
+    wanted, the difference and how it will be settled, from the moment it is asked for."""
     stored = await _known(session, return_id)
     if stored.status in DONE:
         return stored
@@ -44,11 +48,12 @@ async def decide_return(
     client: TemporalDep,
     actor: ActorDep,
 ) -> ReturnView:
-    """Staff approve or reject a return."""
+    """Staff approve or reject a return; the answer shows what they decided on (for an
+    exchange its two values and their difference, as `GET /returns/{id}` did before)."""
     await _known(session, return_id)
     req = c.ReturnDecision(decision=body.decision, note=body.note, actor=actor)
     return await order_calls.run_update(
-        client, return_id, c.UPDATE_RETURN_DECISION, req, ReturnView
+        client, return_id, c.UPDATE_RETURN_DECISION, req, ReturnView, update_id=request_key()
     )
 
 
@@ -65,4 +70,6 @@ async def receive_return(
     """The warehouse records what came back: sellable goods are restocked."""
     await _known(session, return_id)
     req = c.ReturnReceipt(condition=body.condition, note=body.note, actor=actor)
-    return await order_calls.run_update(client, return_id, c.UPDATE_RETURN_RECEIPT, req, ReturnView)
+    return await order_calls.run_update(
+        client, return_id, c.UPDATE_RETURN_RECEIPT, req, ReturnView, update_id=request_key()
+    )

@@ -142,12 +142,15 @@ async def test_signals_follow_the_same_rules(make_stack) -> None:
     view = await eventually(
         lambda: _view(stack, oid), lambda v: v["customer"]["email"] == "new@example.com"
     )
-    assert any(h["actor"] == "cli:staff" and h["kind"] == "modified" for h in view["history"])
+    # A signal's actor is whatever its sender typed: kept, and marked as a claim.
+    assert any(
+        h["actor"] == "cli:staff (claimed)" and h["kind"] == "modified" for h in view["history"]
+    )
 
     await handle.signal(c.SIGNAL_CANCEL, c.CancelRequest(reason="by signal", actor="cli:staff"))
     view = await wait_status(stack.api, oid, "CANCELLED")
     assert view["status_reason"] == "by signal"
-    await stack.save_history(oid, "order_signals_v3")
+    await stack.save_history(oid, "order_signals_v4")
 
     # A refused signal edit lands in the history instead of changing the order.
     stack2 = await make_stack()
@@ -163,6 +166,11 @@ async def test_signals_follow_the_same_rules(make_stack) -> None:
         lambda v: any(h["kind"] == "edit_refused" for h in v["history"]),
     )
     assert view2["lines"][0]["quantity"] == 2
+    # Nobody waits for a signal's answer: staff are alerted to the refusal.
+    view2 = await eventually(
+        lambda: _view(stack2, oid2),
+        lambda v: any(a["kind"] == "signal_refused" for a in v["alerts"]),
+    )
     await stack2.api.post(f"/orders/{oid2}/cancel", json={"reason": "cleanup"})
 
 

@@ -50,7 +50,8 @@ async def test_a_transfer_at_the_gateway_pays_its_order(make_stack) -> None:
     assert view["payments"][0]["authorization_id"].endswith(transfer_id)
     assert any(h["kind"] == "payment_received" and h["actor"] == "gateway" for h in view["history"])
 
-    # Paid twice by the customer: the second transfer is acknowledged, not booked, and noted.
+    # Paid twice by the customer: the second transfer is not a second payment; the money is
+    # kept to be sent back, and staff are alerted.
     again = await stack.payment.post(
         "/_admin/transfers", json={"reference": oid, "amount": total, "currency": "USD"}
     )
@@ -63,8 +64,12 @@ async def test_a_transfer_at_the_gateway_pays_its_order(make_stack) -> None:
     delivered = await eventually(gateway_view, lambda t: t[second]["delivered"])
     assert delivered[transfer_id]["delivered"] and delivered[second]["attempts"] == 1
     view = (await stack.api.get(f"/orders/{oid}")).json()
-    assert len(view["payments"]) == 1
-    assert [h["kind"] for h in view["history"]].count("payment_refused") == 1
+    assert [(p["status"], p["authorization_id"].split(":")[-1]) for p in view["payments"]] == [
+        ("paid", transfer_id),
+        ("refund_due", second),
+    ]
+    assert [h["kind"] for h in view["history"]].count("payment_received") == 1
+    assert [a["kind"] for a in view["alerts"] if not a["resolved"]] == ["overpaid"]
 
 
 async def test_what_cannot_be_booked_is_acknowledged_and_changes_nothing(make_stack) -> None:
@@ -72,7 +77,7 @@ async def test_what_cannot_be_booked_is_acknowledged_and_changes_nothing(make_st
     order = await _awaiting_payment(stack)
     oid, total = order["order_id"], order["totals"]["total"]
     cases = {
-        "short": (_event(oid, "1.00", transfer_id="tr_short"), "refused"),
+        "short": (_event(oid, "1.00", transfer_id="tr_short"), "kept_for_refund"),
         "euros": (_event(oid, total, "EUR", transfer_id="tr_eur"), "refused"),
         "unknown order": (_event("SO-19990101-00000000", total, transfer_id="tr_x"), "unmatched"),
     }
@@ -89,7 +94,10 @@ async def test_what_cannot_be_booked_is_acknowledged_and_changes_nothing(make_st
     resent = await _post(stack, paid, at=int(time.time()) + 1)
     assert resent.status_code == 200 and resent.json()["status"] == "duplicate"
     view = await wait_status(stack.api, oid, "CONFIRMED")
-    assert [p["amount"] for p in view["payments"]] == [total]
+    assert [(p["amount"], p["status"]) for p in view["payments"]] == [
+        ("1.00", "refund_due"),
+        (total, "paid"),
+    ]
 
 
 async def test_unsigned_forged_or_replayed_transfers_are_refused(make_stack) -> None:

@@ -89,9 +89,10 @@ async def test_receipt_adds_stock_and_wakes_a_backorder(make_stack) -> None:
     assert r.status_code == 200 and len(r.json()["receipts"]) == 1
     assert await stack.stock(sku) == {"WH-SHA": (4, 3)}
 
-    r = await receive(stack, po_id, [(sku, 7)], "delivery-2")
+    # A refusal is the answer kept under its key: each corrected request takes a new one.
+    r = await receive(stack, po_id, [(sku, 7)], "delivery-2-over")
     assert r.status_code == 409 and r.json()["error"]["code"] == "over_receipt"
-    r = await receive(stack, po_id, [("SKU-TEA-001", 1)], "delivery-2")
+    r = await receive(stack, po_id, [("SKU-TEA-001", 1)], "delivery-2-wrong")
     assert r.status_code == 409 and r.json()["error"]["code"] == "not_on_purchase_order"
 
     r = await receive(stack, po_id, [(sku, 6)], "delivery-2")

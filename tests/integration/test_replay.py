@@ -52,7 +52,12 @@ PATCHES = {
         c.PATCH_MAIL_AFTER_COMMIT,
         c.PATCH_MAIL_WITH_NEXT_TASK,
         c.PATCH_EVERY_CHANGE_SO_FAR,
+        c.PATCH_SAFE_SIGNALS,
+        c.PATCH_PAYMENT_ONCE,
+        c.PATCH_AFTER_SALES_MONEY,
     ),
+    "shipment_": (c.PATCH_PARCEL_TRACKING,),
+    "consolidation_": (c.PATCH_PARCEL_TRACKING,),
     "purchase_order_": (pc.PATCH_PO_WRITES_AFTER_COMMIT,),
     "return_": (c.PATCH_RETURN_WRITES_AFTER_COMMIT,),
 }

@@ -62,6 +62,11 @@ async def test_two_warehouse_order_ships_in_two_parcels_and_completes(make_stack
         assert expected in statuses, statuses
     assert statuses.index("status:PARTIALLY_SHIPPED") < statuses.index("status:DELIVERED")
     assert kinds.count("parcel_left") == 2 and kinds.count("parcel_started") == 2
+    # Every tracking step of every parcel is in the order's history, not only those that move it.
+    tracked = [h["detail"] for h in view["history"] if h["kind"] == "parcel_tracking"]
+    for s in view["shipments"]:
+        steps = [d for d in tracked if d.startswith(s["shipment_no"])]
+        assert any("OUT_FOR_DELIVERY" in d for d in steps), (s["shipment_no"], tracked)
     related = [r["id"] for r in view["related"] if r["type"] == "shipment"]
     assert sorted(related) == sorted(s["shipment_no"] for s in view["shipments"])
 
@@ -80,8 +85,13 @@ async def test_two_warehouse_order_ships_in_two_parcels_and_completes(make_stack
         assert desc.parent_id == c.order_workflow_id(oid)
         assert desc.typed_search_attributes.get(c.SA_PARENT) == oid
         assert (await handle.result())["status"] == "delivered"
-    await stack.save_history(oid, "order_split_v4")
-    await stack.save_history(related[0], "shipment_delivered")
+    await stack.save_history(oid, "order_split_v5")
+    await stack.save_history(related[0], "shipment_delivered_v2")
+
+
+async def _history(stack, oid: str, kind: str) -> list[str]:
+    view = (await stack.api.get(f"/orders/{oid}")).json()
+    return [h["detail"] for h in view["history"] if h["kind"] == kind]
 
 
 async def test_address_change_reaches_parcels_and_partial_cancel(make_stack) -> None:
@@ -104,6 +114,14 @@ async def test_address_change_reaches_parcels_and_partial_cancel(make_stack) -> 
     live = [s for s in ours if s["status"] != "cancelled"]
     assert len(ours) == 4 and len(live) == 2
     assert all(s["ship_to"]["line1"] == "8 Huaihai Rd" for s in live)
+    # The history names each booking the rebooking replaced, and what the address was.
+    replaced = await eventually(
+        lambda: _history(stack, oid, "parcel_booking_cancelled"), lambda h: len(h) == 2
+    )
+    old_tracking = {s["tracking_number"] for s in by_wh.values()}
+    assert {d.split("tracking ")[1].split(":")[0] for d in replaced} == old_tracking
+    edit = [h for h in view["history"] if h["kind"] == "modified"][-1]["detail"]
+    assert "address: " in edit and "1 Nanjing Rd" in edit and "8 Huaihai Rd" in edit
 
     # The Shanghai parcel leaves; the order is partly shipped and its share captured.
     sha = next(s for s in view["shipments"] if s["warehouse"] == "WH-SHA")
@@ -145,7 +163,7 @@ async def test_address_change_reaches_parcels_and_partial_cancel(make_stack) -> 
     assert Decimal(auth["released_amount"]) == Decimal(view["totals"]["total"]) - share
     kinds = [h["kind"] for h in view["history"]]
     assert "parcels_cancelled" in kinds and "payment_released" in kinds
-    await stack.save_history(oid, "order_split_partly_cancelled_v3")
+    await stack.save_history(oid, "order_split_partly_cancelled_v4")
 
 
 async def test_cancel_before_any_parcel_ships_cancels_all(make_stack) -> None:

@@ -113,7 +113,7 @@ async def test_bank_transfer_waits_for_payment(make_stack) -> None:
     await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "changed mind"})
     view = await wait_status(stack.api, oid, "CANCELLED")
     assert view["payments"][0]["status"] == "refund_due"
-    await stack.save_history(oid, "order_bank_transfer_v3")
+    await stack.save_history(oid, "order_bank_transfer_v4")
     assert "refund_due" in [a["kind"] for a in await _alerts(stack, oid)]
 
 

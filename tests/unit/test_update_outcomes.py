@@ -22,7 +22,7 @@ class _Handle:
     def __init__(self, status: WorkflowExecutionStatus) -> None:
         self.status = status
 
-    async def execute_update(self, *args: Any, **kwargs: Any) -> None:
+    async def start_update(self, *args: Any, **kwargs: Any) -> None:
         # What the server answers when the workflow task carrying the update failed or timed
         # out, and also when the workflow has completed.
         raise RPCError("workflow task failed", RPCStatusCode.FAILED_PRECONDITION, b"")
