@@ -266,6 +266,7 @@ class _Run:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
+        heartbeat = asyncio.create_task(self._keep_claim(scope))
         try:
             await self.app(scope, replay_body, capture)
         except Exception:
@@ -275,6 +276,8 @@ class _Run:
                 )
                 await self._release()
             raise
+        finally:
+            heartbeat.cancel()
         if _torn_down():
             # Stopped mid-request (the server shuts down), whatever the app made of that:
             # whether the change was made is not known, so the claim is left to its lease,
@@ -293,6 +296,19 @@ class _Run:
         else:
             await self._release()
         return answer
+
+    async def _keep_claim(self, scope: Scope) -> None:
+        """Renew the claim while the request runs: the lease then only has to outlast the
+        gap between two renewals, and a retry after this process died waits that long."""
+        every = scope["app"].state.settings.idempotency_lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with self.sessions.begin() as session:
+                    if not await repo.renew(session, self.principal, self.key, self.token):
+                        return
+            except UNREACHABLE:
+                log.warning("could not renew %s of %s", self.key, self.principal)
 
     async def _keep(self, answer: repo.StoredAnswer) -> None:
         sealed = sealing.seal(self.api_key, answer.body)

@@ -68,7 +68,7 @@ class ChaosConfig:
             "outbox_poll_seconds": "0.2",
             # A request whose API process died is run again by a retry with its key after this
             # long (the same Temporal update id, so it is not done twice): soon, in this run.
-            "idempotency_lease_seconds": "20",
+            "idempotency_lease_seconds": "6",
             # A few customers place many orders: no risk review, no SLA alerts.
             "review_amount_over": "1000000",
             "review_new_customer_amount_over": "1000000",

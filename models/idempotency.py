@@ -166,6 +166,23 @@ async def complete(
     return done.first() is not None
 
 
+async def renew(session: AsyncSession, principal: str, key: str, token: str) -> bool:
+    """Say the request holding `token` still runs, so its lease does not end under it; False
+    when it no longer holds the key."""
+    renewed = await session.execute(
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.principal == principal,
+            IdempotencyKey.key == key,
+            IdempotencyKey.claim == token,
+            IdempotencyKey.state == RUNNING,
+        )
+        .values(claimed_at=func.now())
+        .returning(IdempotencyKey.key)
+    )
+    return renewed.first() is not None
+
+
 async def release(session: AsyncSession, principal: str, key: str, token: str) -> None:
     """Forget a claim whose answer is not kept, so that a retry runs the request again."""
     await session.execute(

@@ -38,9 +38,9 @@ class Settings(BaseSettings):
     api_key: str = ""
     # How long an Idempotency-Key and the answer stored under it are kept (at least a day).
     idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
-    # After this long a request still marked running is taken to have died with its API
-    # process, and a retry runs it again: longer than the longest update wait (60 s).
-    idempotency_lease_seconds: float = Field(default=120.0, gt=0)
+    # A request renews its claim on its key every third of this while it runs; a claim not
+    # renewed this long is taken to have died with its API process, and a retry runs it again.
+    idempotency_lease_seconds: float = Field(default=15.0, gt=0)
     # An update not accepted by its order within this long makes the API look why; when two
     # looks in a row find the order's workflow task failing, or no worker polling for it, the
     # API answers at once instead of waiting out the whole update timeout.

@@ -377,16 +377,16 @@ class ReturnRequest(EditRequest):
 
 class ReturnDecision(BaseModel):
     decision: Literal["approve", "reject"]
-    note: str = ""
-    actor: str = "unknown"
+    note: Note = ""
+    actor: Actor = "unknown"
 
 
 class ReturnReceipt(BaseModel):
     """What the warehouse found in the parcel that came back."""
 
     condition: Literal["sellable", "damaged"]
-    note: str = ""
-    actor: str = "unknown"
+    note: Note = ""
+    actor: Actor = "unknown"
 
 
 class ReturnInput(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -22,6 +22,9 @@ with workflow.unsafe.imports_passed_through():
     from models.status import EditRefused
 
 
+SignalT = TypeVar("SignalT", c.ReturnDecision, c.ReturnReceipt)
+
+
 def _refusal(rule: str, message: str) -> ApplicationError:
     return steps.refusal(EditRefused(rule, message))
 
@@ -30,71 +33,13 @@ def _refusal(rule: str, message: str) -> ApplicationError:
 class ReturnWorkflow:
     """Waits for staff approval, the parcel back, inspection; then refunds or exchanges."""
 
-    def __init__(self) -> None:
-        self._view: ReturnView | None = None
+    @workflow.init
+    def __init__(self, inp: c.ReturnInput) -> None:
+        # Made here, before any handler runs: a signal may come with the return's start.
         self._decision: c.ReturnDecision | None = None
         self._receipt: c.ReturnReceipt | None = None
         self._events: list[c.CarrierEvent] = []
         self._seen: set[str] = set()
-
-    @workflow.query(name=c.QUERY_RETURN_VIEW)
-    def view(self) -> ReturnView:
-        """The return as it stands now."""
-        return self.view_.model_copy(deep=True)
-
-    @workflow.update(name=c.UPDATE_RETURN_DECISION)
-    async def decide(self, req: c.ReturnDecision) -> ReturnView:
-        """Staff approve or reject the return."""
-        self._take_decision(req)
-        return self.view()
-
-    @decide.validator
-    def _check_decision(self, req: c.ReturnDecision) -> None:
-        if self.view_.status != "REQUESTED" or self._decision is not None:
-            raise _refusal("not_awaiting_decision", f"the return is {self.view_.status}")
-
-    @workflow.signal(name=c.SIGNAL_RETURN_DECISION)
-    def decision_signal(self, req: c.ReturnDecision) -> None:
-        """The same decision as the update."""
-        if self.view_.status == "REQUESTED" and self._decision is None:
-            self._take_decision(req)
-
-    @workflow.update(name=c.UPDATE_RETURN_RECEIPT)
-    async def receive(self, req: c.ReturnReceipt) -> ReturnView:
-        """The warehouse inspected the parcel that came back."""
-        self._take_receipt(req)
-        return self.view()
-
-    @receive.validator
-    def _check_receipt(self, req: c.ReturnReceipt) -> None:
-        if self.view_.status != "RECEIVED" or self._receipt is not None:
-            raise _refusal("not_awaiting_inspection", f"the return is {self.view_.status}")
-
-    @workflow.signal(name=c.SIGNAL_RETURN_RECEIPT)
-    def receipt_signal(self, req: c.ReturnReceipt) -> None:
-        """The same inspection result as the update."""
-        if self.view_.status == "RECEIVED" and self._receipt is None:
-            self._take_receipt(req)
-
-    @workflow.signal(name=c.SIGNAL_CARRIER_EVENT)
-    def carrier_event(self, event: c.CarrierEvent) -> None:
-        """Tracking of the parcel on its way back; duplicates are dropped."""
-        if event.event_id not in self._seen:
-            self._seen.add(event.event_id)
-            self._events.append(event)
-
-    def _take_decision(self, req: c.ReturnDecision) -> None:
-        self._decision = req
-        self._note(f"decision:{req.decision}", req.actor, req.note)
-
-    def _take_receipt(self, req: c.ReturnReceipt) -> None:
-        self._receipt = req
-        self.view_.condition = req.condition
-        self._note(f"inspected:{req.condition}", req.actor, req.note)
-
-    @workflow.run
-    async def run(self, inp: c.ReturnInput) -> c.ReturnResult:
-        """Carry one return to its end and tell the order how it ended."""
         self._inp = inp
         self._view = ReturnView(
             return_id=inp.return_id,
@@ -118,6 +63,93 @@ class ReturnWorkflow:
                 by_gateway=inp.authorization_id is not None,
             )
         self._note("requested", inp.actor, inp.reason)
+
+    @workflow.query(name=c.QUERY_RETURN_VIEW)
+    def view(self) -> ReturnView:
+        """The return as it stands now."""
+        return self.view_.model_copy(deep=True)
+
+    @workflow.update(name=c.UPDATE_RETURN_DECISION)
+    async def decide(self, req: c.ReturnDecision) -> ReturnView:
+        """Staff approve or reject the return."""
+        self._take_decision(req)
+        return self.view()
+
+    @decide.validator
+    def _check_decision(self, req: c.ReturnDecision) -> None:
+        if self.view_.status != "REQUESTED" or self._decision is not None:
+            raise _refusal("not_awaiting_decision", f"the return is {self.view_.status}")
+
+    @workflow.signal(name=c.SIGNAL_RETURN_DECISION)
+    def decision_signal(self, *args: Any) -> None:
+        """The same decision as the update; a refused one is kept in the return's history."""
+        req = self._signalled(c.SIGNAL_RETURN_DECISION, args, c.ReturnDecision)
+        if req is None:
+            return
+        try:
+            self._check_decision(req)
+        except ApplicationError as exc:
+            self._note("signal_refused", req.actor, f"{c.SIGNAL_RETURN_DECISION}: {exc.message}")
+            return
+        self._take_decision(req)
+
+    @workflow.update(name=c.UPDATE_RETURN_RECEIPT)
+    async def receive(self, req: c.ReturnReceipt) -> ReturnView:
+        """The warehouse inspected the parcel that came back."""
+        self._take_receipt(req)
+        return self.view()
+
+    @receive.validator
+    def _check_receipt(self, req: c.ReturnReceipt) -> None:
+        if self.view_.status != "RECEIVED" or self._receipt is not None:
+            raise _refusal("not_awaiting_inspection", f"the return is {self.view_.status}")
+
+    @workflow.signal(name=c.SIGNAL_RETURN_RECEIPT)
+    def receipt_signal(self, *args: Any) -> None:
+        """The same inspection result as the update; a refused one is kept in the history."""
+        req = self._signalled(c.SIGNAL_RETURN_RECEIPT, args, c.ReturnReceipt)
+        if req is None:
+            return
+        try:
+            self._check_receipt(req)
+        except ApplicationError as exc:
+            self._note("signal_refused", req.actor, f"{c.SIGNAL_RETURN_RECEIPT}: {exc.message}")
+            return
+        self._take_receipt(req)
+
+    def _signalled(self, name: str, args: tuple[Any, ...], model: type[SignalT]) -> SignalT | None:
+        """The signal's input as its update takes it, or None when it is not (noted). Signals
+        take their input untyped: typed, one that does not decode is dropped with a log line.
+        The actor is whatever the sender typed, so the history marks it as a claim."""
+        try:
+            if len(args) != 1:
+                raise ValueError(f"expected one input, got {len(args)}")
+            req = model.model_validate(args[0])
+        except (ValueError, TypeError) as exc:
+            self._note("signal_refused", "unknown (claimed)", f"{name}: malformed: {exc}"[:2000])
+            return None
+        req.actor = f"{req.actor} (claimed)"[:100]
+        return req
+
+    @workflow.signal(name=c.SIGNAL_CARRIER_EVENT)
+    def carrier_event(self, event: c.CarrierEvent) -> None:
+        """Tracking of the parcel on its way back; duplicates are dropped."""
+        if event.event_id not in self._seen:
+            self._seen.add(event.event_id)
+            self._events.append(event)
+
+    def _take_decision(self, req: c.ReturnDecision) -> None:
+        self._decision = req
+        self._note(f"decision:{req.decision}", req.actor, req.note)
+
+    def _take_receipt(self, req: c.ReturnReceipt) -> None:
+        self._receipt = req
+        self.view_.condition = req.condition
+        self._note(f"inspected:{req.condition}", req.actor, req.note)
+
+    @workflow.run
+    async def run(self, inp: c.ReturnInput) -> c.ReturnResult:
+        """Carry one return to its end and tell the order how it ended."""
         # Written within the first task, so the return is known to the API as soon as the order
         # names it; a retry of that task can only write the same request again.
         await self._save(known_at_once=True)
@@ -316,7 +348,6 @@ class ReturnWorkflow:
 
     @property
     def view_(self) -> ReturnView:
-        assert self._view is not None
         return self._view
 
     def _note(self, kind: str, actor: str, detail: str = "") -> None:
@@ -327,7 +358,7 @@ class ReturnWorkflow:
                 seq=len(v.history) + 1,
                 at=v.updated_at,
                 kind=kind,
-                actor=actor,
+                actor=actor[:100],
                 status=v.status,
                 detail=detail,
             )

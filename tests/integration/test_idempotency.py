@@ -143,6 +143,26 @@ async def test_refund_retried_after_it_went_through_gets_its_first_answer(make_s
     assert [Decimal(x["amount"]) for x in auth["refunds"]] == [Decimal(view["totals"]["total"])]
 
 
+async def test_cancel_retried_after_a_paused_worker_gets_its_one_outcome(make_stack) -> None:
+    stack = await make_stack(warehouse_release_seconds=3600)
+    oid = await _confirmed_order(stack)
+    key = _key()
+    first = await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "x"}, headers=key)
+    assert first.status_code == 200 and first.json()["status"] == "CANCELLED", first.text
+    # The worker pauses; the answer was lost on its way, and the client tries again.
+    await stack.stop_worker()
+    retry = await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "x"}, headers=key)
+    assert retry.status_code == 200, retry.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    # Without the key the same cancel is a new request, refused as the order has ended.
+    await stack.start_worker()
+    await stack.client.get_workflow_handle(order_workflow_id(oid)).result()
+    fresh = await stack.api.post(f"/orders/{oid}/cancel", json={"reason": "x"})
+    assert fresh.status_code == 409 and fresh.json()["error"]["code"] == "closed"
+    assert [h["kind"] for h in (await _view(stack, oid))["history"]].count("status:CANCELLED") == 1
+
+
 async def test_identical_requests_at_once_make_one_change(make_stack) -> None:
     stack = await make_stack(warehouse_release_seconds=3600)
     oid = await _confirmed_order(stack)
@@ -379,3 +399,30 @@ async def test_a_malformed_key_is_refused(make_stack) -> None:
         )
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_idempotency_key"
     assert (await stack.api.get(f"/inventory/{sku}")).json()["safety_stock"] == 0
+
+
+async def test_a_request_still_running_keeps_its_key_past_the_lease(make_stack) -> None:
+    stack = await make_stack(warehouse_release_seconds=3600, idempotency_lease_seconds=0.6)
+    oid = await _confirmed_order(stack)
+    key = _key()
+    path, body = _patch(oid, {"contact": {"phone": "+86 21 5555 0104"}})
+    await stack.stop_worker()
+    # With no worker the edit waits out its deadline, several leases long.
+    slow = asyncio.create_task(stack.api.patch(path, content=body, headers={**key, **JSON}))
+    await asyncio.sleep(2.5)
+    assert not slow.done()
+    # It renews its claim as it runs: a retry now is told it runs, not run a second time.
+    again = await stack.api.patch(path, content=body, headers={**key, **JSON})
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "request_in_progress"
+    first = await slow
+    assert first.status_code == 503 and first.json()["error"]["code"] == "try_again"
+    # Nothing changed, nothing kept: once a worker is back the same request runs anew.
+    await stack.start_worker()
+    retry = await stack.api.patch(path, content=body, headers={**key, **JSON})
+    for _ in range(3):
+        if retry.status_code != 503:
+            break
+        retry = await stack.api.patch(path, content=body, headers={**key, **JSON})
+    assert retry.status_code == 200, retry.text
+    assert _modified(await _view(stack, oid)) == 1

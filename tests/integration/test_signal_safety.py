@@ -134,3 +134,41 @@ async def test_a_signal_with_a_long_actor_still_reaches_the_read_model(make_stac
     view = await wait_status(stack.api, oid, "CANCELLED")
     entry = next(h for h in view["history"] if h["kind"] == "status:CANCELLED")
     assert entry["actor"].startswith("staff:aaa") and len(entry["actor"]) <= 100
+
+
+async def test_return_signals_are_checked_like_their_updates(make_stack) -> None:
+    stack = await make_stack(after_sales_window_seconds=3600)
+    oid = (await place(stack.api, order_body([("SKU-TEA-001", 1)])))["order_id"]
+    await wait_status(stack.api, oid, "DELIVERED")
+    r = await stack.api.post(
+        f"/orders/{oid}/returns",
+        json={"lines": [{"sku": "SKU-TEA-001", "quantity": 1}], "reason": "too big"},
+    )
+    assert r.status_code == 200, r.text
+    rid = [x["id"] for x in r.json()["related"] if x["type"] == "return"][-1]
+    wid = c.return_workflow_id(rid)
+    address = stack.settings.temporal_address
+    await _cli_signal(address, wid, "return_decision", '{"decision": "maybe"}')
+    await _cli_signal(address, wid, "return_receipt", '{"condition": "sellable", "actor": "x"}')
+    await _cli_signal(address, wid, "return_decision", None)
+    handle = stack.client.get_workflow_handle(wid)
+
+    async def return_view() -> dict:
+        view = await handle.query(c.QUERY_RETURN_VIEW)
+        return view if isinstance(view, dict) else view.model_dump(mode="json")
+
+    view = await eventually(
+        return_view,
+        lambda v: [h["kind"] for h in v["history"]].count("signal_refused") == 3,
+    )
+    refused = [h["detail"] for h in view["history"] if h["kind"] == "signal_refused"]
+    assert "malformed" in refused[0] and "not_awaiting_inspection" not in refused[0]
+    assert "return_receipt" in refused[1]
+    assert view["status"] == "REQUESTED"
+
+    await _cli_signal(address, wid, "return_decision", '{"decision": "approve", "actor": "ann"}')
+    view = await eventually(return_view, lambda v: v["status"] != "REQUESTED")
+    decided = next(h for h in view["history"] if h["kind"] == "decision:approve")
+    assert decided["actor"] == "ann (claimed)"
+    desc = await handle.describe()
+    assert desc.status == WorkflowExecutionStatus.RUNNING
