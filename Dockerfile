@@ -23,6 +23,7 @@ COPY models/ models/
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY api/ api/
+COPY console/ console/
 COPY providers/ providers/
 COPY migrations/ migrations/
 # Bytecode compiled here: the runtime user cannot write it, so each process would otherwise

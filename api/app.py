@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.auth import ADMIN, STAFF, get_caller
+from api.docs_assets import install_docs
 from api.errors import error_body, install_error_handlers
 from api.idempotency import install_idempotency
 from api.input_guards import refuse_nul_characters, refuse_repeated_parameters
@@ -33,6 +34,7 @@ from api.routers import (
     webhooks,
 )
 from api.unavailable import install_unavailable_handlers
+from console.app import install_console
 from orderflow.db import make_engine, make_sessions
 from orderflow.settings import Settings
 from orderflow.temporal import connect
@@ -66,6 +68,9 @@ def create_app(
         version="0.1.0",
         description="Every order is a durable Temporal workflow.",
         lifespan=lifespan,
+        # Served by install_docs from our own files, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(refuse_nul_characters), Depends(refuse_repeated_parameters)],
     )
     app.state.settings = settings
@@ -74,6 +79,7 @@ def create_app(
     install_error_handlers(app)
     install_unavailable_handlers(app)
     install_openapi(app)
+    install_docs(app)
 
     @app.exception_handler(RecursionError)
     async def _too_deep(_: Request, __: RecursionError) -> JSONResponse:
@@ -101,6 +107,8 @@ def create_app(
     # Open: the health check, and webhooks, which carry their own HMAC signature.
     for r in (webhooks.router, health.router):
         app.include_router(r)
+    # The browser console: its pages sign callers in with the same API keys.
+    install_console(app)
     return app
 
 

@@ -82,18 +82,27 @@ async def get_caller(
     _api_key: Annotated[str | None, Security(API_KEY)] = None,
 ) -> Caller:
     """The caller behind the request's API key; 401 without a valid one."""
-    token = presented_key(request)
+    caller = await caller_of(request, presented_key(request))
+    if caller is None:
+        raise _unauthorized("unknown or revoked API key")
+    # Kept for the error handlers, which record a refused change in its order's history.
+    request.state.caller = caller
+    return caller
+
+
+async def caller_of(request: Request, token: str) -> Caller | None:
+    """The caller an API key belongs to, or None for an unknown or revoked one (the API's
+    header and the console's session both come here)."""
+    if len(token) > MAX_KEY_LENGTH:
+        return None
     digest = hash_key(token)
     cache = key_cache(request)
     caller = cache.get(digest)
     if caller is None:
         async with get_sessionmaker(request)() as session:
             caller = await check_key(session, token)
-        if caller is None:
-            raise _unauthorized("unknown or revoked API key")
-        cache.put(digest, caller)
-    # Kept for the error handlers, which record a refused change in its order's history.
-    request.state.caller = caller
+        if caller is not None:
+            cache.put(digest, caller)
     return caller
 
 

@@ -15,7 +15,7 @@ from api import order_calls
 from api.errors import ApiError
 from api.schemas import OrderCreate
 from models import catalog_repo, orders_repo
-from models.order import DeliveryOption, OrderView
+from models.order import DeliveryOption, LineInput, OrderView, PricedOrder
 from models.order_number import make_order_number
 from models.pricing import DeliveryNotOffered, PricingError, price_order
 from orderflow.settings import Settings
@@ -55,15 +55,21 @@ def initial_view(inp: OrderInput) -> OrderView:
     return placed_view(inp, inp.created_at)
 
 
-async def _price(session: AsyncSession, body: OrderCreate) -> OrderInput:
-    catalog = await catalog_repo.load_catalog(session, [ln.sku for ln in body.lines])
-    rules = await catalog_repo.load_rules(session, body.ship_to.country, body.promotion_code)
-    if body.promotion_code and rules.promotion is None:
-        raise ApiError(
-            422, "unknown_promotion", f"promotion code {body.promotion_code!r} is not valid"
-        )
+async def price_lines(
+    session: AsyncSession,
+    lines: list[LineInput],
+    country: str,
+    promotion_code: str,
+    delivery: DeliveryOption,
+) -> PricedOrder:
+    """Lines priced from the catalog and the country's rules, as an order is charged; 422 with
+    the reason when they cannot be (intake, and the console's preview of a lines edit)."""
+    catalog = await catalog_repo.load_catalog(session, [ln.sku for ln in lines])
+    rules = await catalog_repo.load_rules(session, country, promotion_code)
+    if promotion_code and rules.promotion is None:
+        raise ApiError(422, "unknown_promotion", f"promotion code {promotion_code!r} is not valid")
     try:
-        priced = price_order(body.lines, catalog, rules, body.delivery)
+        return price_order(lines, catalog, rules, delivery)
     except PricingError as exc:
         raise ApiError(422, "invalid_lines", str(exc), exc.details) from None
     except DeliveryNotOffered as exc:
@@ -73,6 +79,12 @@ async def _price(session: AsyncSession, body: OrderCreate) -> OrderInput:
             str(exc),
             {"delivery": exc.delivery.value, "country": exc.country},
         ) from None
+
+
+async def _price(session: AsyncSession, body: OrderCreate) -> OrderInput:
+    priced = await price_lines(
+        session, body.lines, body.ship_to.country, body.promotion_code, body.delivery
+    )
     now = datetime.now(UTC)
     return OrderInput(
         order_id=make_order_number(now, secrets.randbits(16)),

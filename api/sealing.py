@@ -24,21 +24,21 @@ class Unreadable(ValueError):
     """The sealed bytes were not made with this key, or were changed since."""
 
 
-def _cipher(api_key: str) -> AESGCM:
-    return AESGCM(hmac.new(api_key.encode(), CONTEXT, hashlib.sha256).digest())
+def _cipher(api_key: str, context: bytes) -> AESGCM:
+    return AESGCM(hmac.new(api_key.encode(), context, hashlib.sha256).digest())
 
 
-def seal(api_key: str, plain: bytes) -> bytes:
-    """`plain` readable only with `api_key`."""
+def seal(api_key: str, plain: bytes, context: bytes = CONTEXT) -> bytes:
+    """`plain` readable only with `api_key`, and only as what `context` names."""
     nonce = secrets.token_bytes(NONCE)
-    return nonce + _cipher(api_key).encrypt(nonce, plain, CONTEXT)
+    return nonce + _cipher(api_key, context).encrypt(nonce, plain, context)
 
 
-def unseal(api_key: str, sealed: bytes) -> bytes:
-    """What `seal` sealed with the same key; Unreadable otherwise."""
+def unseal(api_key: str, sealed: bytes, context: bytes = CONTEXT) -> bytes:
+    """What `seal` sealed with the same key and context; Unreadable otherwise."""
     if len(sealed) < NONCE + 16:
         raise Unreadable("too short to be a sealed answer")
     try:
-        return _cipher(api_key).decrypt(sealed[:NONCE], sealed[NONCE:], CONTEXT)
+        return _cipher(api_key, context).decrypt(sealed[:NONCE], sealed[NONCE:], context)
     except InvalidTag:
         raise Unreadable("sealed with another key, or altered") from None

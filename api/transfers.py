@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from api import order_calls
 from api.errors import ApiError
-from api.routers.orders import current_view
+from api.order_actions import current_view
 from models import orders_repo
 from models.order import OrderView
 from providers.payment import TransferReceived

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import request_refusals
 from models.notifications import Notification
 from models.order import AlertRecord, DeliveryOption, HistoryEntry, OrderView
+from models.order_states import fulfilment_state, payment_state
 from models.tables import (
     Alert,
     Customer,
@@ -207,6 +208,8 @@ class OrderFilter:
     customer_email: str | None = None
     customer_phone: str | None = None
     status: str | None = None
+    # Any of these statuses (the console filters by several at once).
+    statuses: tuple[str, ...] = ()
     sku: str | None = None
     product: str | None = None
     channel: str | None = None
@@ -286,6 +289,8 @@ async def search_orders(
     ):
         if value:
             stmt = stmt.where(column == value)
+    if f.statuses:
+        stmt = stmt.where(Order.status.in_(f.statuses))
     if f.customer_name:
         stmt = stmt.where(await _name_matches(session, f.customer_name))
     for column, text in (
@@ -357,6 +362,8 @@ def summary(row: Order) -> dict[str, Any]:
         # Orders recorded before the option existed were all standard.
         "delivery": row.view.get("delivery", DeliveryOption.STANDARD.value),
         "total": {"amount": str(row.total), "currency": row.currency},
+        "payment_state": payment_state(row.view),
+        "fulfilment_state": fulfilment_state(row.view),
         "skus": [ln["sku"] for ln in row.view.get("lines", [])],
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),

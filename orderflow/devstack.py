@@ -114,6 +114,8 @@ def run_dev_stack(settings: Settings) -> int:
             webhook_secret=settings.webhook_secret or _secret(data / "webhook-secret"),
             payment_webhook_secret=settings.payment_webhook_secret
             or _secret(data / "payment-webhook-secret"),
+            # Console sessions outlive a restart of the stack.
+            console_secret=settings.console_secret or _secret(data / "console-secret"),
             **overrides,
         )
         services = service_names(settings.worker_processes)
@@ -124,6 +126,7 @@ def run_dev_stack(settings: Settings) -> int:
         print(
             "\norderflow is running"
             f" (started in {time.monotonic() - started:.1f} s)\n"
+            f"  console         {api}/console   (sign in with a key below)\n"
             f"  API docs        {api}/docs\n"
             f"  Temporal UI     http://{host}:{settings.temporal_ui_port}\n"
             f"  Temporal gRPC   {settings.temporal_address}\n"

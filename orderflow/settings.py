@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # looks in a row find the order's workflow task failing, or no worker polling for it, the
     # API answers at once instead of waiting out the whole update timeout.
     update_accept_seconds: float = Field(default=2.0, gt=0)
+    # Seals the console's session cookies and derives its form tokens; every API process of a
+    # deployment needs the same one. Empty: a new one per process (sessions end on restart).
+    console_secret: str = ""
     # An edit an order has not taken this long after it was sent is refused when it comes
     # (the workflow checks the deadline), so the API can answer 503 "nothing changed".
     update_expire_seconds: float = Field(default=5.0, gt=0)

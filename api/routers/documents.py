@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from api import documents
 from api.auth import CallerDep, check_order
 from api.deps import SessionDep, TemporalDep
-from api.routers.orders import current_view
+from api.order_actions import current_view
 
 router = APIRouter(tags=["documents"])
 

@@ -12,7 +12,7 @@ from api.auth import ActorDep
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from api.intake import policy_from
-from api.routers.orders import current_view
+from api.order_actions import current_view
 from api.schemas import MergeBody
 from models.order_number import make_order_number
 from models.status import OrderStatus

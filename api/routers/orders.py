@@ -7,14 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
 
 from api import order_calls
 from api.auth import STAFF, ActorDep, CallerDep, check_customer, check_order
 from api.deps import SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError, error_responses
 from api.idempotency import request_key
-from api.intake import create_order, initial_view
+from api.intake import create_order
+from api.order_actions import current_view, update_order
 from api.preconditions import PreconditionDep, etag
 from api.schemas import (
     ExceptionActionBody,
@@ -31,48 +31,14 @@ from api.schemas import (
     SplitBody,
 )
 from models import orders_repo
-from models.api_keys import Caller
 from models.order import Channel, LineInput, OrderView
 from models.status import OrderStatus
 from models.tables import Warehouse
 from workflows import contract as c
-from workflows.contract import OrderInput
 
 router = APIRouter(tags=["orders"])
 
 OrderIdPath = Annotated[str, "order number"]
-
-
-async def current_view(session: AsyncSession, client: Client, order_id: str) -> OrderView:
-    """The order as last recorded, with the links kept in the read model (reorders) and the
-    customer's other open orders."""
-    view = await _recorded_or_live(session, client, order_id)
-    for link in await orders_repo.links_of(session, order_id, view.customer.id):
-        if link not in view.related:
-            view.related.append(link)
-    return view
-
-
-async def _recorded_or_live(session: AsyncSession, client: Client, order_id: str) -> OrderView:
-    """From the read model, which every step of an order's workflow writes before the step
-    completes (and an edit before it answers): what it shows is the order less, at most, the
-    step in progress. Asking the workflow instead would queue behind that very step in a busy
-    worker. Only an order accepted but not recorded yet is asked of its workflow."""
-    stored = await orders_repo.load_view(session, order_id)
-    if stored is not None:
-        return stored
-    intake = await orders_repo.find_intake_by_order(session, order_id)
-    # Give the connection back before waiting on Temporal: a slow query must not starve
-    # the pool the worker's activities also draw from.
-    await session.close()
-    live = await order_calls.query_view(client, order_id)
-    if live is not None:
-        return live
-    if intake is None:
-        # Not placed through the API, not recorded, not running: unknown.
-        raise ApiError(404, "order_not_found", f"no order {order_id}")
-    # Accepted, and the workflow cannot answer this instant (its first task is still to run).
-    return initial_view(OrderInput.model_validate(intake.workflow_input))
 
 
 @router.post("/orders", status_code=201, response_model=OrderView)
@@ -229,14 +195,6 @@ async def customer_orders(
     return await _page(session, orders_repo.OrderFilter(customer_id=customer_id), limit, cursor)
 
 
-async def _update(
-    session: AsyncSession, client: Client, caller: Caller, order_id: str, name: str, req: object
-) -> OrderView:
-    """Run a validated update on an order the caller may see; 404 for any other."""
-    await check_order(session, caller, order_id)
-    return await order_calls.run_update(client, order_id, name, req, update_id=request_key())
-
-
 @router.patch("/orders/{order_id}", response_model=OrderView, responses=error_responses(409, 412))
 async def patch_order(
     order_id: str,
@@ -259,7 +217,7 @@ async def patch_order(
         actor=actor,
         expected_version=pre.expected,
     )
-    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_MODIFY, req))
+    return pre.answer(await update_order(session, client, caller, order_id, c.UPDATE_MODIFY, req))
 
 
 @router.post(
@@ -276,7 +234,7 @@ async def cancel_order(
 ) -> OrderView:
     """Cancel with compensation: 200, or 409 with the reason it is refused."""
     req = c.CancelRequest(reason=body.reason, actor=actor, expected_version=pre.expected)
-    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_CANCEL, req))
+    return pre.answer(await update_order(session, client, caller, order_id, c.UPDATE_CANCEL, req))
 
 
 @router.post(
@@ -298,7 +256,7 @@ async def review_order(
     req = c.ReviewDecision(
         decision=body.decision, note=body.note, actor=actor, expected_version=pre.expected
     )
-    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_REVIEW, req))
+    return pre.answer(await update_order(session, client, caller, order_id, c.UPDATE_REVIEW, req))
 
 
 @router.post(
@@ -358,7 +316,7 @@ async def post_payment(
     req = c.PaymentReceived(
         amount=body.amount, reference=body.reference, actor=actor, expected_version=pre.expected
     )
-    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_PAYMENT, req))
+    return pre.answer(await update_order(session, client, caller, order_id, c.UPDATE_PAYMENT, req))
 
 
 @router.put(
@@ -380,7 +338,7 @@ async def put_payment_method(
         method=body.method, token=body.token, actor=actor, expected_version=pre.expected
     )
     return pre.answer(
-        await _update(session, client, caller, order_id, c.UPDATE_PAYMENT_METHOD, req)
+        await update_order(session, client, caller, order_id, c.UPDATE_PAYMENT_METHOD, req)
     )
 
 
@@ -404,7 +362,7 @@ async def post_exception_action(
         action=body.action, note=body.note, actor=actor, expected_version=pre.expected
     )
     return pre.answer(
-        await _update(session, client, caller, order_id, c.UPDATE_EXCEPTION_ACTION, req)
+        await update_order(session, client, caller, order_id, c.UPDATE_EXCEPTION_ACTION, req)
     )
 
 
@@ -432,7 +390,9 @@ async def post_refund(
         actor=actor,
         expected_version=pre.expected,
     )
-    return pre.answer(await _update(session, client, caller, order_id, c.UPDATE_SETTLE_REFUND, req))
+    return pre.answer(
+        await update_order(session, client, caller, order_id, c.UPDATE_SETTLE_REFUND, req)
+    )
 
 
 @router.post(
