@@ -194,31 +194,35 @@ async def _order(request: Request, caller: Caller, order_id: str) -> OrderView:
         return await current_view(session, request.app.state.temporal, order_id)
 
 
-@router.get("/orders/{order_id}", response_class=HTMLResponse)
-async def order_page(request: Request, order_id: str) -> Response:
-    """One order: its money, parcels, related orders, alerts, history, and what may be done."""
+async def _caller_and_order(request: Request, order_id: str) -> tuple[Caller, OrderView] | Response:
+    """The signed-in caller and the order, or the page to answer instead (sign in, not found)."""
     try:
         caller = await signed_in(request)
     except NotSignedIn:
         return _to_sign_in()
     try:
-        view = await _order(request, caller, order_id[:40])
+        return caller, await _order(request, caller, order_id[:40])
     except ApiError as exc:
         return render(request, "error.html", exc.status, title="Not found", error=exc)
+
+
+@router.get("/orders/{order_id}", response_class=HTMLResponse)
+async def order_page(request: Request, order_id: str) -> Response:
+    """One order: its money, parcels, related orders, alerts, history, and what may be done."""
+    got = await _caller_and_order(request, order_id)
+    if isinstance(got, Response):
+        return got
+    caller, view = got
     return _order_view(request, view, caller, done=request.query_params.get("done"))
 
 
 @router.get("/orders/{order_id}/lines", response_class=HTMLResponse)
 async def lines_page(request: Request, order_id: str) -> Response:
     """The order's lines as a form: change quantities, add a SKU, then preview."""
-    try:
-        caller = await signed_in(request)
-    except NotSignedIn:
-        return _to_sign_in()
-    try:
-        view = await _order(request, caller, order_id[:40])
-    except ApiError as exc:
-        return render(request, "error.html", exc.status, title="Not found", error=exc)
+    got = await _caller_and_order(request, order_id)
+    if isinstance(got, Response):
+        return got
+    _, view = got
     wanted = [LineInput(sku=ln.sku, quantity=ln.quantity) for ln in view.lines]
     return _lines_view(request, view, wanted)
 
@@ -263,15 +267,11 @@ async def lines_form(request: Request, order_id: str) -> Response:
     the edit as PATCH /orders/{id} does."""
     form = await _form(request)
     check_form(request, form.get("csrf_token"))
-    try:
-        caller = await signed_in(request)
-    except NotSignedIn:
-        return _to_sign_in()
     order_id = order_id[:40]
-    try:
-        view = await _order(request, caller, order_id)
-    except ApiError as exc:
-        return render(request, "error.html", exc.status, title="Not found", error=exc)
+    got = await _caller_and_order(request, order_id)
+    if isinstance(got, Response):
+        return got
+    caller, view = got
     wanted = _wanted_lines(form)
     if not wanted:
         refusal = ApiError(422, "no_lines", "an order needs at least one line; cancel it instead")
@@ -377,15 +377,11 @@ async def order_action(request: Request, order_id: str, action: str) -> Response
     version = int(given) if given.isdigit() and len(given) < 12 else None
     form_key = form.get("form_key", "")[:40]
     reason = form.get("reason", "")
-    try:
-        caller = await signed_in(request)
-    except NotSignedIn:
-        return _to_sign_in()
     order_id = order_id[:40]
-    try:
-        view = await _order(request, caller, order_id)
-    except ApiError as exc:
-        return render(request, "error.html", exc.status, title="Not found", error=exc)
+    got = await _caller_and_order(request, order_id)
+    if isinstance(got, Response):
+        return got
+    caller, view = got
     if action not in ACTIONS:
         return render(
             request, "error.html", 404, title="Not found", error=ApiError(404, "no_action", "")
