@@ -31,7 +31,7 @@ from console.session import (
     sign_out,
     signed_in,
 )
-from models import orders_repo
+from models import filter_presets, orders_repo
 from models.api_keys import Caller, Role
 from models.order import Channel, LineInput, OrderView, PricedOrder
 from models.status import EditRefused, OrderStatus, check_cancellable, check_lines_editable
@@ -151,6 +151,7 @@ async def orders_page(request: Request) -> Response:
             )
         except ValueError:
             items, next_cursor = [], None
+        presets = [] if caller.customer_id else await filter_presets.all_presets(session)
     kept = [(k, v) for k, v in q.multi_items() if k != "cursor"]
     return render(
         request,
@@ -161,6 +162,8 @@ async def orders_page(request: Request) -> Response:
         statuses=[s.value for s in OrderStatus],
         channels=[ch.value for ch in Channel],
         chosen=set(statuses),
+        presets=presets,
+        query=urlencode(kept),
         next_url=f"/console/orders?{urlencode([*kept, ('cursor', next_cursor)])}"
         if next_cursor
         else None,
@@ -403,6 +406,84 @@ async def order_action(request: Request, order_id: str, action: str) -> Response
         view = await _order(request, caller, order_id)
         return _order_view(request, view, caller, error=exc)
     return RedirectResponse(f"/console/orders/{order_id}?done={action}", status_code=303)
+
+
+@router.post("/presets", response_class=HTMLResponse)
+async def preset_form(request: Request) -> Response:
+    """Save the orders list's filters under a name every staff member sees, or delete one."""
+    form = await _form(request)
+    check_form(request, form.get("csrf_token"))
+    try:
+        caller = await signed_in(request)
+    except NotSignedIn:
+        return _to_sign_in()
+    if not caller.at_least(Role.STAFF):
+        refusal = ApiError(403, "forbidden", "saved filters are for staff")
+        return render(request, "error.html", 403, title="Refused", error=refusal)
+    name, query = form.get("name", "").strip(), form.get("query", "").strip()
+    async with request.app.state.sessions.begin() as session:
+        if form.get("delete", "").isdigit():
+            await filter_presets.remove(session, int(form["delete"]))
+        elif name:
+            await filter_presets.save(session, name, query, caller.actor)
+    return RedirectResponse(f"/console/orders?{query}", status_code=303)
+
+
+# What may be done to several orders at once from the orders page.
+BULK = {"approve": "Approve selected", "cancel": "Cancel selected"}
+BULK_MOST = 50
+
+
+@router.post("/orders/bulk", response_class=HTMLResponse)
+async def bulk_form(request: Request) -> Response:
+    """Approve or cancel the selected orders: confirm the list, then act on each as its own
+    page would, and sum up what each did and why a refused one was refused."""
+    form = await request.form(max_files=0, max_fields=BULK_MOST + 10)
+    check_form(request, str(form.get("csrf_token", "")))
+    try:
+        caller = await signed_in(request)
+    except NotSignedIn:
+        return _to_sign_in()
+    action = str(form.get("action", ""))
+    chosen = list(dict.fromkeys(str(o)[:40] for o in form.getlist("order") if str(o)))
+    if action not in BULK or not chosen:
+        refusal = ApiError(422, "nothing_chosen", "choose orders and what to do with them")
+        return render(request, "error.html", 422, title="Nothing to do", error=refusal)
+    chosen = chosen[:BULK_MOST]
+    if str(form.get("confirmed", "")) != "yes":
+        return render(
+            request,
+            "bulk.html",
+            title=BULK[action],
+            action=action,
+            label=BULK[action],
+            chosen=chosen,
+            form_key=secrets.token_urlsafe(12),
+        )
+    form_key = str(form.get("form_key", ""))[:40]
+    reason = str(form.get("reason", ""))[:FIELD_LENGTH]
+    outcomes = []
+    for order_id in chosen:
+        name, req = _request(action, caller, reason, None)
+        outcome = {"order_id": order_id, "done": False, "code": "", "message": ""}
+        try:
+            if name != c.UPDATE_CANCEL and not caller.at_least(Role.STAFF):
+                raise ApiError(403, "forbidden", "this needs a staff key")
+            async with request.app.state.sessions() as session:
+                view = await update_order(
+                    session,
+                    request.app.state.temporal,
+                    caller,
+                    order_id,
+                    name,
+                    req,
+                    f"console:{caller.key_id}:{form_key}:{order_id}",
+                )
+            outcome.update(done=True, message=f"now {view.status.value}")
+        except ApiError as exc:
+            outcome.update(code=exc.code, message=exc.message)
+        outcomes.append(outcome)
+    return render(request, "bulk.html", title=BULK[action], label=BULK[action], outcomes=outcomes)
 
 
 def _request(

@@ -218,3 +218,69 @@ async def test_staff_refund_one_parcel_of_a_split_order(
     assert [Decimal(x["amount"]) for x in auth["refunds"]] == [Decimal(refunded[0]["captured"])]
     assert Decimal(after["books"]["refunded"]) == Decimal(refunded[0]["captured"])
     assert len(view["shipments"]) == 2
+
+
+async def test_staff_approve_several_orders_at_once_and_see_what_each_did(
+    page: Page, stack: Stack, staff_key: str
+) -> None:
+    tag = f"BULK{uuid.uuid4().hex[:6].upper()}"
+    big = await stack.add_product({"WH-SHA": 4}, price="150000.00")
+    held = [
+        (await place(stack.api, order_body([(big, 1)], postal_code=HOLD, customer=_customer(tag))))[
+            "order_id"
+        ]
+        for _ in range(2)
+    ]
+    small = (await place(stack.api, order_body(postal_code=HOLD, customer=_customer(tag))))[
+        "order_id"
+    ]
+    for oid in held:
+        await wait_status(stack.api, oid, "PENDING_REVIEW")
+    await wait_status(stack.api, small, "PACKED")
+
+    await _sign_in(page, staff_key)
+    await page.goto(f"/console/orders?q=Ana+{tag}")
+    for oid in [*held, small]:
+        await page.get_by_label(f"Select {oid}").check()
+    await page.get_by_role("button", name="Approve selected").click()
+    await page.get_by_role("button", name="Confirm").click()
+    summary = page.get_by_role("table", name="What each order did")
+    for oid in held:
+        await expect(summary.get_by_role("row").filter(has_text=oid)).to_contain_text("done")
+    refused = summary.get_by_role("row").filter(has_text=small)
+    await expect(refused).to_contain_text("refused")
+    await expect(refused).to_contain_text("not_pending_review")
+    await shot(page, "console-bulk")
+    for oid in held:
+        view = await wait_status(stack.api, oid, "PACKED")
+        assert any(h["kind"] == "review_approved" for h in view["history"])
+    for oid in [*held, small]:
+        await stack.api.post(f"/orders/{oid}/cancel", json={})
+
+
+async def test_staff_save_a_filter_that_every_staff_member_finds(
+    page: Page, stack: Stack, staff_key: str, admin_key: str
+) -> None:
+    tag = f"PRE{uuid.uuid4().hex[:6].upper()}"
+    oid = (await place(stack.api, order_body(postal_code=HOLD, customer=_customer(tag))))[
+        "order_id"
+    ]
+    await wait_status(stack.api, oid, "PACKED")
+    await _sign_in(page, staff_key)
+    await page.goto("/console/orders")
+    await page.get_by_label("Search").fill(f"Ana {tag}")
+    await page.get_by_role("checkbox", name="PACKED", exact=True).check()
+    await page.get_by_role("button", name="Apply").click()
+    await page.get_by_label("Name of this filter").fill(f"packed for {tag}")
+    await page.get_by_role("button", name="Save filter").click()
+
+    # Another staff member (an admin key here) finds it and gets the same list.
+    await page.context.clear_cookies()
+    await _sign_in(page, admin_key)
+    await page.get_by_role("link", name=f"packed for {tag}").click()
+    assert "status=PACKED" in page.url and tag in page.url
+    await expect(page.get_by_role("link", name=oid)).to_be_visible()
+    await expect(page.get_by_role("checkbox", name="PACKED", exact=True)).to_be_checked()
+    await page.get_by_role("button", name=f"Delete saved filter packed for {tag}").click()
+    await expect(page.get_by_role("link", name=f"packed for {tag}")).to_have_count(0)
+    await stack.api.post(f"/orders/{oid}/cancel", json={})
