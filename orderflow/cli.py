@@ -16,7 +16,15 @@ from orderflow.settings import Settings, get_settings
 def _serve(app: Any, host: str, port: int, settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    # Open console pages hold a live stream each: a stop must not wait for them to end.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def cmd_api(settings: Settings) -> None:
