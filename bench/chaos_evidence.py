@@ -156,9 +156,19 @@ async def _read_database(sessions: async_sessionmaker[AsyncSession], ev: Evidenc
             bucket = per_order.setdefault(state, {})
             bucket[sku] = bucket.get(sku, 0) + int(qty)
         ev.held, ev.shipped = dict(held), dict(shipped)
-        outbox = await s.execute(text("select key, order_id, kind, status from outbox"))
+        outbox = await s.execute(
+            text("select key, order_id, kind, status, attempts, last_error from outbox")
+        )
         ev.outbox = [
-            {"key": k, "order_id": oid, "kind": kind, "status": st} for k, oid, kind, st in outbox
+            {
+                "key": k,
+                "order_id": oid,
+                "kind": kind,
+                "status": st,
+                "attempts": str(attempts),
+                "last_error": last_error or "",
+            }
+            for k, oid, kind, st, attempts, last_error in outbox
         ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from activities.outbox import message_id
 from bench.chaos_checks import (
     answers_agree,
     books_balance,
@@ -168,6 +169,20 @@ def test_an_email_sent_again_is_excused_once_per_crash_of_its_sender() -> None:
     )
     assert len(no_email_twice(Evidence(messages=copies, crashes=one_kill), []).violations) == 1
     assert len(no_email_twice(Evidence(messages=copies, crashes=api_only), []).violations) == 2
+
+
+def test_an_email_sent_again_after_a_send_it_logged_as_failed_is_excused_once() -> None:
+    key = "SO-1:confirmed:1"
+    mid = f"{message_id(key)}@{MESSAGE_ID_DOMAIN}"
+    copies = [_message(mid, T0), _message(mid, T0 + 3), _message(mid, T0 + 6)]
+    row = {"key": key, "order_id": "SO-1", "kind": "confirmed", "status": "sent"}
+    retried = {**row, "attempts": "2", "last_error": "timed out waiting for the server"}
+
+    once = no_email_twice(Evidence(messages=copies, outbox=[retried]), [])
+    assert len(once.violations) == 1
+    assert once.note == "resent, same Message-ID: 1 after a send that failed and was retried"
+    clean = no_email_twice(Evidence(messages=copies, outbox=[{**row, "attempts": "1"}]), [])
+    assert len(clean.violations) == 2
 
 
 def test_the_same_email_under_a_second_message_id_is_a_violation() -> None:
