@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import ApiError
+from console import alerts, customers
 from console.pages import render, router
 from console.session import ForgedForm
 
@@ -21,6 +22,8 @@ def install_console(app: FastAPI) -> None:
         name="console-static",
     )
     app.include_router(router)
+    app.include_router(customers.router)
+    app.include_router(alerts.router)
 
     @app.exception_handler(ForgedForm)
     async def _forged(request: Request, _: ForgedForm) -> Response:

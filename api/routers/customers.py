@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth import STAFF, ActorDep, CallerDep, check_customer, check_order
 from api.deps import SessionDep, SessionsDep
 from api.errors import ApiError, error_responses
 from api.schemas import FeedbackBody, NoteBody
 from models import customers_repo
+from models.api_keys import Caller
 from models.tables import Order
 
 router = APIRouter(tags=["customers"])
@@ -24,6 +26,11 @@ async def customer_picture(
     points, the communication log (emails and staff notes) and the customer's ratings.
 
     A customer key sees its own picture, without staff notes."""
+    return await picture_for(session, caller, customer_id)
+
+
+async def picture_for(session: AsyncSession, caller: Caller, customer_id: str) -> dict[str, Any]:
+    """The customer's picture as `caller` may see it (the API and the console both show it)."""
     check_customer(caller, customer_id)
     picture = await customers_repo.customer_picture(session, customer_id)
     if picture is None:
@@ -38,6 +45,14 @@ async def add_note(
     customer_id: str, body: NoteBody, sessions: SessionsDep, actor: ActorDep
 ) -> dict[str, Any]:
     """Add a staff note to the customer's communication log."""
+    return await record_note(sessions, customer_id, actor, body)
+
+
+async def record_note(
+    sessions: async_sessionmaker[AsyncSession], customer_id: str, actor: str, body: NoteBody
+) -> dict[str, Any]:
+    """Keep a staff note about a known customer (and one of their own orders, if it names one);
+    the API and the console both add notes through here."""
     async with sessions.begin() as session:
         if await customers_repo.customer_picture(session, customer_id) is None:
             raise ApiError(404, "customer_not_found", f"no customer {customer_id}")

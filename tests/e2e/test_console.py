@@ -284,3 +284,89 @@ async def test_staff_save_a_filter_that_every_staff_member_finds(
     await page.get_by_role("button", name=f"Delete saved filter packed for {tag}").click()
     await expect(page.get_by_role("link", name=f"packed for {tag}")).to_have_count(0)
     await stack.api.post(f"/orders/{oid}/cancel", json={})
+
+
+async def test_staff_open_a_customer_from_an_order_and_add_a_note(
+    page: Page, stack: Stack, staff_key: str
+) -> None:
+    tag = f"CUS{uuid.uuid4().hex[:6].upper()}"
+    oid = (await place(stack.api, order_body(postal_code=HOLD, customer=_customer(tag))))[
+        "order_id"
+    ]
+    await wait_status(stack.api, oid, "PACKED")
+
+    await _sign_in(page, staff_key)
+    await page.goto(f"/console/orders/{oid}")
+    await page.get_by_role("link", name=f"C-{tag}", exact=True).click()
+    await expect(page.get_by_role("heading", name=f"Ana {tag}")).to_be_visible()
+    orders = page.get_by_role("table", name="Orders of this customer")
+    await expect(orders.get_by_role("row").filter(has_text=oid)).to_contain_text("PACKED")
+    await expect(page.get_by_role("table", name="Value")).to_contain_text("Loyalty points")
+    await page.get_by_label("Note", exact=True).fill(f"prefers evening calls {tag}")
+    await page.get_by_label("About order (optional)").select_option(oid)
+    await page.get_by_role("button", name="Add note").click()
+    await expect(page.get_by_role("status")).to_contain_text("Done: note added")
+    notes = page.get_by_role("list", name="Staff notes")
+    await expect(notes).to_contain_text(f"prefers evening calls {tag}")
+    await expect(notes).to_contain_text("by staff:tests")
+    await shot(page, "console-customer")
+
+    rows = await stack.sql(
+        "select author, text, order_id from customer_notes where customer_id=:c", c=f"C-{tag}"
+    )
+    assert rows == [("staff:tests", f"prefers evening calls {tag}", oid)]
+    # The API's own picture shows the same note in the communication log.
+    picture = (await stack.api.get(f"/customers/C-{tag}")).json()
+    assert [e["text"] for e in picture["communication"] if e["type"] == "note"] == [
+        f"prefers evening calls {tag}"
+    ]
+    await stack.api.post(f"/orders/{oid}/cancel", json={})
+
+
+async def test_the_alerts_inbox_lists_an_order_held_for_review(
+    page: Page, stack: Stack, staff_key: str
+) -> None:
+    # Over the review threshold the whole test run uses (100000).
+    sku = await stack.add_product({"WH-SHA": 2}, price="150000.00")
+    oid = (await place(stack.api, order_body([(sku, 1)], postal_code=HOLD)))["order_id"]
+    await wait_status(stack.api, oid, "PENDING_REVIEW")
+
+    async def open_alerts() -> list[dict]:
+        r = await stack.api.get("/alerts", params={"order_id": oid, "open": "true"})
+        return r.json()["items"]  # type: ignore[no-any-return]
+
+    await eventually(open_alerts, lambda items: any(a["kind"] == "review_needed" for a in items))
+
+    await _sign_in(page, staff_key)
+    await page.get_by_role("link", name="Alerts").click()
+    await page.get_by_label("Kind").select_option("review_needed")
+    await page.get_by_label("Severity").select_option("warning")
+    await page.get_by_role("button", name="Apply").click()
+    # The filters live in the URL: the same link shows the same inbox.
+    assert "kind=review_needed" in page.url and "severity=warning" in page.url
+    row = page.get_by_role("table", name="Open alerts").get_by_role("row").filter(has_text=oid)
+    await expect(row).to_contain_text("review_needed")
+    await expect(row).to_contain_text("held for review")
+    await shot(page, "console-alerts")
+    # Another severity leaves it out.
+    await page.goto("/console/alerts?kind=review_needed&severity=critical")
+    await expect(page.get_by_role("link", name=oid)).to_have_count(0)
+
+    await page.goto("/console/alerts?kind=review_needed")
+    await page.get_by_role("link", name=oid).click()
+    await expect(page.get_by_role("heading", name=f"Order {oid}")).to_contain_text("PENDING_REVIEW")
+    await stack.api.post(f"/orders/{oid}/cancel", json={})
+
+
+async def test_a_customer_gets_no_customer_or_alert_pages(
+    page: Page, stack: Stack, customer_id: str, customer_key: str
+) -> None:
+    await _sign_in(page, customer_key)
+    nav = page.get_by_role("navigation", name="Main")
+    await expect(nav.get_by_role("link", name="My orders")).to_be_visible()
+    await expect(nav.get_by_role("link", name="Customers")).to_have_count(0)
+    await expect(nav.get_by_role("link", name="Alerts")).to_have_count(0)
+    for url in ("/console/customers", f"/console/customers/{customer_id}", "/console/alerts"):
+        response = await page.goto(url)
+        assert response is not None and response.status == 403, url
+        await expect(page.get_by_role("alert")).to_contain_text("this page is for staff")

@@ -106,3 +106,65 @@ async def test_a_wrong_key_does_not_sign_in(make_stack) -> None:
         )
         assert r.status_code == 401 and "Unknown or revoked API key" in r.text
         assert "ofc_session" not in r.headers.get("set-cookie", "")
+
+
+async def test_staff_notes_on_the_customer_page_keep_the_api_rules(make_stack) -> None:
+    stack = await make_stack(warehouse_release_seconds=3600)
+    mine = (await place(stack.api, order_body(customer_id="C-6160")))["order_id"]
+    other = (await place(stack.api, order_body(customer_id="C-6161")))["order_id"]
+    await wait_status(stack.api, mine, "CONFIRMED")
+    async with _browser(stack) as browser:
+        await _sign_in(browser, stack.staff_key)
+        found = await browser.get("/console/customers", params={"customer_id": " C-6160 "})
+        assert found.status_code == 303 and found.headers["location"] == "/console/customers/C-6160"
+        page = await browser.get("/console/customers/C-6160")
+        assert page.status_code == 200 and mine in page.text and other not in page.text
+        token = _token(page.text)
+        url = "/console/customers/C-6160/notes"
+        # Refused as the API refuses them: an empty note, an order of another customer, an
+        # unknown customer, and a form without its token.
+        empty = await browser.post(url, data={"csrf_token": token, "text": "   "})
+        assert empty.status_code == 422 and "invalid_request" in empty.text
+        theirs = await browser.post(url, data={"csrf_token": token, "text": "x", "order_id": other})
+        assert theirs.status_code == 422 and "unknown_order" in theirs.text
+        assert 'name="text"' in theirs.text and ">x</textarea>" in theirs.text
+        nobody = await browser.post(
+            "/console/customers/C-NOBODY/notes", data={"csrf_token": token, "text": "x"}
+        )
+        assert nobody.status_code == 404 and "no customer C-NOBODY" in nobody.text
+        forged = await browser.post(url, data={"text": "forged"})
+        assert forged.status_code == 403
+        assert await stack.sql(
+            "select count(*) from customer_notes where customer_id like 'C-61%'"
+        ) == [(0,)]
+        done = await browser.post(
+            url, data={"csrf_token": token, "text": "called back", "order_id": mine}
+        )
+        assert done.status_code == 303 and done.headers["location"].endswith("?done=note")
+        shown = await browser.get(done.headers["location"])
+        assert "Done: note added" in shown.text and "called back" in shown.text
+    picture = (await stack.api.get("/customers/C-6160")).json()
+    notes = [e for e in picture["communication"] if e["type"] == "note"]
+    assert [(n["author"], n["text"], n["order_id"]) for n in notes] == [
+        ("staff:tests", "called back", mine)
+    ]
+
+
+async def test_customer_and_alert_pages_are_for_staff(make_stack) -> None:
+    stack = await make_stack()
+    key = await stack.key(Role.CUSTOMER, "C-6170")
+    async with _browser(stack) as browser:
+        for url in ("/console/customers/C-6170", "/console/alerts"):
+            assert (await browser.get(url)).headers["location"] == "/console/sign-in"
+        await _sign_in(browser, key)
+        listing = await browser.get("/console/orders")
+        assert 'href="/console/alerts"' not in listing.text
+        assert 'href="/console/customers"' not in listing.text
+        for url in ("/console/customers", "/console/customers/C-6170", "/console/alerts"):
+            r = await browser.get(url)
+            assert r.status_code == 403 and "this page is for staff" in r.text, url
+    async with _browser(stack) as browser:
+        await _sign_in(browser, stack.staff_key)
+        listing = await browser.get("/console/orders")
+        assert 'href="/console/alerts"' in listing.text
+        assert (await browser.get("/console/alerts")).status_code == 200
